@@ -1,0 +1,156 @@
+"""Sandboxed Jinja2 for marketer-written expressions and templates.
+
+Marketers write both, so both run in an immutable sandbox that refuses private attributes
+(``__class__``, ``__globals__`` …) and string formatting (``format``/``format_map``, also
+through ``|attr``). Expressions are compiled once and cached by source text.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, date, datetime
+from functools import lru_cache
+from typing import Any
+
+from jinja2 import ChainableUndefined, TemplateSyntaxError, meta, nodes
+from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
+
+EXPRESSION_ROOTS = frozenset({"customer", "event", "answers", "now", "journey"})
+"""The names an expression can see (DESIGN §2)."""
+
+_BLOCKED_ATTRS = frozenset({"format", "format_map", "mro", "gi_frame", "f_globals", "func_globals"})
+
+
+class ExpressionError(ValueError):
+    """An expression or template that does not compile, or that the sandbox refused."""
+
+
+class JourneySandbox(ImmutableSandboxedEnvironment):
+    """Immutable sandbox where ``a.b`` on a mapping reads the key ``b`` first.
+
+    Plain Jinja tries the attribute first, so ``event.data.items`` would be ``dict.items``
+    instead of the cart's items.
+    """
+
+    def is_safe_attribute(self, obj: Any, attr: str, value: Any) -> bool:
+        if attr.startswith("_") or attr in _BLOCKED_ATTRS:
+            return False
+        return super().is_safe_attribute(obj, attr, value)
+
+    def unsafe_undefined(self, obj: Any, attribute: str) -> Any:
+        # Fail loudly: a silent Undefined would hide an escape attempt as a false condition.
+        raise SecurityError(f"access to {attribute!r} of {type(obj).__name__} is not allowed")
+
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        if isinstance(obj, Mapping):
+            try:
+                return obj[attribute]
+            except (KeyError, TypeError):
+                pass
+            return self.undefined(obj=obj, name=attribute)
+        return super().getattr(obj, attribute)
+
+
+def _days_since(value: Any, now: Any = None) -> float | None:
+    """Days from ``value`` (ISO text, date or datetime) to ``now`` (default: current UTC)."""
+    when = _as_datetime(value)
+    if when is None:
+        return None
+    ref = _as_datetime(now) or datetime.now(UTC)
+    return (ref - when).total_seconds() / 86400
+
+
+def _as_datetime(value: Any) -> datetime | None:
+    if value is None or isinstance(value, ChainableUndefined):
+        return None
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    if isinstance(value, date):
+        return datetime(value.year, value.month, value.day, tzinfo=UTC)
+    try:
+        parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _money(value: Any, currency: str = "") -> str:
+    try:
+        amount = float(value)
+    except (TypeError, ValueError):
+        return str(value)
+    text = f"{amount:,.2f}"
+    return f"{text} {currency}".strip()
+
+
+def make_environment() -> JourneySandbox:
+    """A fresh sandbox with the journeys filters (``days_since``, ``money``)."""
+    env = JourneySandbox(undefined=ChainableUndefined, autoescape=False)
+    env.filters["days_since"] = _days_since
+    env.filters["money"] = _money
+    env.globals["days_since"] = _days_since
+    return env
+
+
+ENV = make_environment()
+HTML_ENV = make_environment()
+HTML_ENV.autoescape = True
+
+
+@lru_cache(maxsize=4096)
+def compile_expression(source: str) -> Any:
+    """Compile an expression once; raise :class:`ExpressionError` with Jinja's message."""
+    reason = check_sandbox("{{ " + source + " }}")
+    if reason:
+        raise ExpressionError(reason)
+    try:
+        return ENV.compile_expression(source, undefined_to_none=True)
+    except TemplateSyntaxError as exc:
+        raise ExpressionError(exc.message or str(exc)) from None
+
+
+def unknown_names(source: str) -> list[str]:
+    """Top-level names in ``source`` that an expression cannot see (typos like ``costumer``)."""
+    try:
+        ast = ENV.parse("{{ " + source + " }}")
+    except TemplateSyntaxError as exc:
+        raise ExpressionError(exc.message or str(exc)) from None
+    names = meta.find_undeclared_variables(ast)
+    allowed = EXPRESSION_ROOTS | set(ENV.globals)
+    return sorted(n for n in names if n not in allowed)
+
+
+def check_sandbox(source: str) -> str | None:
+    """Why ``source`` would be refused by the sandbox at run time, found statically, or None."""
+    try:
+        ast = ENV.parse(source)
+    except TemplateSyntaxError:
+        return None
+    for node in ast.find_all((nodes.Getattr, nodes.Getitem, nodes.Filter)):
+        if isinstance(node, nodes.Getattr):
+            name = node.attr
+        elif isinstance(node, nodes.Getitem) and isinstance(node.arg, nodes.Const):
+            name = str(node.arg.value)
+        elif isinstance(node, nodes.Filter) and node.name == "attr" and node.args:
+            arg = node.args[0]
+            name = str(arg.value) if isinstance(arg, nodes.Const) else ""
+        else:
+            continue
+        if name.startswith("_") or name in _BLOCKED_ATTRS:
+            return f"access to {name!r} is not allowed in journeys expressions and templates"
+    return None
+
+
+def evaluate(source: str, context: Mapping[str, Any]) -> Any:
+    """Evaluate an expression against ``context``; sandbox violations raise ExpressionError."""
+    try:
+        return compile_expression(source)(**context)
+    except SecurityError as exc:
+        raise ExpressionError(f"refused by the sandbox: {exc}") from None
+
+
+def truthy(source: str | None, context: Mapping[str, Any]) -> bool:
+    """Evaluate a condition; a missing condition is true, undefined values are false."""
+    if source is None:
+        return True
+    return bool(evaluate(source, context))

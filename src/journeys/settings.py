@@ -1,0 +1,86 @@
+"""Project settings: ``journeys.yaml`` at the project root (beside ``journey_specs/``).
+
+Example::
+
+    timezone: UTC             # default for customers without one and for cron schedules
+    default_locale: en
+    feb29: feb28              # feb28 | mar1: when Feb 29 birthdays fire in common years
+    sender: {email: hello@example.com, name: Example Shop}
+    teams:                    # targets of `notify: {to: …}`
+      support: {channel: email, address: support@example.com}
+      sales: {channel: console}
+    frequency_cap: {messages: 3, per: 1d}   # per customer, all journeys, marketing email
+    survey_secret: change-me  # signs survey and unsubscribe links
+    base_url: http://localhost:8000
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+DEFAULT_TEAMS: dict[str, dict[str, str]] = {
+    "support": {"channel": "console"},
+    "sales": {"channel": "console"},
+    "marketing": {"channel": "console"},
+}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Project-wide settings; every field has a working default."""
+
+    timezone: str = "UTC"
+    default_locale: str = "en"
+    feb29: str = "feb28"
+    sender_email: str = "hello@example.com"
+    sender_name: str = "journeys"
+    teams: dict[str, dict[str, str]] = field(default_factory=lambda: dict(DEFAULT_TEAMS))
+    frequency_cap_messages: int | None = None
+    frequency_cap_seconds: int | None = None
+    survey_secret: str = "journeys-dev-secret"
+    base_url: str = "http://localhost:8000"
+    path: Path | None = None
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], path: Path | None = None) -> Settings:
+        """Build from the parsed YAML mapping (unknown keys are rejected by the validator)."""
+        from journeys.durations import parse_duration
+
+        sender = data.get("sender") or {}
+        cap = data.get("frequency_cap") or {}
+        return cls(
+            timezone=str(data.get("timezone", "UTC")),
+            default_locale=str(data.get("default_locale", "en")),
+            feb29=str(data.get("feb29", "feb28")),
+            sender_email=str(sender.get("email", "hello@example.com")),
+            sender_name=str(sender.get("name", "journeys")),
+            teams={**DEFAULT_TEAMS, **(data.get("teams") or {})},
+            frequency_cap_messages=cap.get("messages"),
+            frequency_cap_seconds=parse_duration(cap["per"]) if cap.get("per") else None,
+            survey_secret=str(data.get("survey_secret", "journeys-dev-secret")),
+            base_url=str(data.get("base_url", "http://localhost:8000")),
+            path=path,
+        )
+
+
+def find_settings_file(start: Path) -> Path | None:
+    """``journeys.yaml`` in ``start`` or its parents (a specs dir's project root)."""
+    start = start.resolve()
+    for folder in (start, *start.parents) if start.is_dir() else start.parents:
+        candidate = folder / "journeys.yaml"
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def load_settings(start: Path | None = None) -> Settings:
+    """Read the nearest ``journeys.yaml`` above ``start`` (default cwd); defaults if none."""
+    path = find_settings_file(start or Path.cwd())
+    if path is None:
+        return Settings()
+    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    return Settings.from_dict(data, path)

@@ -1,0 +1,211 @@
+"""SQLAlchemy Core tables: the whole persistent state of journeys.
+
+Only :mod:`journeys.store` knows SQL. Times are stored as timezone-aware UTC datetimes.
+The first Alembic migration creates exactly this schema (a test compares them).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+# JSON on SQLite, JSONB on PostgreSQL.
+Json = JSON().with_variant(JSONB(), "postgresql")
+UtcDateTime = DateTime(timezone=True)
+
+customers = Table(
+    "customers",
+    metadata,
+    Column("id", String(128), primary_key=True),
+    Column("email", String(320)),
+    Column("phone", String(64)),
+    Column("first_name", String(200)),
+    Column("last_name", String(200)),
+    Column("locale", String(35)),
+    Column("timezone", String(64)),
+    Column("birthday", String(10)),  # YYYY-MM-DD as given
+    Column("birthday_md", String(5)),  # MM-DD, indexed for the yearly sweep
+    Column("email_opt_in", Boolean, nullable=False, server_default=text("1")),
+    Column("stage", String(32)),
+    Column("attributes", Json, nullable=False, default=dict),
+    Column("orders_count", Integer, nullable=False, server_default=text("0")),
+    Column("lifetime_value", Float, nullable=False, server_default=text("0")),
+    Column("first_order_at", UtcDateTime),
+    Column("last_order_at", UtcDateTime),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+    Index("ix_customers_birthday_md_timezone", "birthday_md", "timezone"),
+    Index("ix_customers_stage", "stage"),
+)
+
+events = Table(
+    "events",
+    metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=True),
+    Column("id", String(200), nullable=False, unique=True),  # the idempotency key
+    Column("type", String(120), nullable=False),
+    Column("customer_id", String(128), nullable=False),
+    Column("occurred_at", UtcDateTime, nullable=False),
+    Column("received_at", UtcDateTime, nullable=False),
+    Column("data", Json, nullable=False, default=dict),
+    Column("source", String(32), nullable=False, server_default="api"),
+    Column("processed_at", UtcDateTime),
+    Column("error", Text),
+    Index("ix_events_pending", "processed_at", "occurred_at"),
+    Index("ix_events_customer_type", "customer_id", "type"),
+)
+
+journey_versions = Table(
+    "journey_versions",
+    metadata,
+    Column("journey", String(100), primary_key=True),
+    Column("version", String(64), primary_key=True),
+    Column("plan", Json, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+)
+
+enrollments = Table(
+    "enrollments",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("journey", String(100), nullable=False),
+    Column("version", String(64), nullable=False),
+    Column("customer_id", String(128), nullable=False),
+    Column("status", String(16), nullable=False),  # active | completed | exited
+    Column("step", String(100), nullable=False),
+    Column("wake_at", UtcDateTime),  # due time; None while waiting only for an event
+    Column("waiting_for", String(120)),  # event type a wait_for/survey step waits for
+    Column("vars", Json, nullable=False, default=dict),
+    Column("trigger_key", String(64)),  # e.g. the birthday year: once per key
+    Column("entered_at", UtcDateTime, nullable=False),
+    Column("ended_at", UtcDateTime),
+    Column("exit_reason", String(200)),
+    Column("converted_at", UtcDateTime),
+    Column("claimed_until", UtcDateTime),  # lease of a worker advancing it
+    Column("claimed_by", String(64)),
+    Index("ix_enrollments_due", "status", "wake_at"),
+    Index("ix_enrollments_waiting", "status", "waiting_for", "customer_id"),
+    Index("ix_enrollments_customer", "customer_id", "journey"),
+    # At most one active enrollment per customer and journey.
+    Index(
+        "uq_enrollments_active",
+        "journey",
+        "customer_id",
+        unique=True,
+        sqlite_where=text("status = 'active'"),
+        postgresql_where=text("status = 'active'"),
+    ),
+    UniqueConstraint("journey", "customer_id", "trigger_key", name="uq_enrollments_trigger_key"),
+)
+
+step_runs = Table(
+    "step_runs",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("enrollment_id", Integer, ForeignKey("enrollments.id"), nullable=False),
+    Column("journey", String(100), nullable=False),
+    Column("step", String(100), nullable=False),
+    Column("at", UtcDateTime, nullable=False),
+    Column("outcome", String(200), nullable=False),
+    Index("ix_step_runs_journey_step", "journey", "step"),
+    Index("ix_step_runs_enrollment", "enrollment_id"),
+)
+
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("enrollment_id", Integer, ForeignKey("enrollments.id"), nullable=False),
+    Column("step", String(100), nullable=False),
+    Column("attempt", Integer, nullable=False, server_default=text("1")),
+    Column("journey", String(100), nullable=False),
+    Column("customer_id", String(128), nullable=False),
+    Column("kind", String(16), nullable=False),  # send | survey | notify
+    Column("template", String(100), nullable=False),
+    Column("channel", String(32), nullable=False),
+    Column("locale", String(35), nullable=False, server_default=""),
+    Column("recipient", String(320)),
+    Column("subject", Text),
+    Column("html", Text),
+    Column("text", Text),
+    Column("status", String(16), nullable=False),  # pending | sent | failed | suppressed
+    Column("due_at", UtcDateTime, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("sent_at", UtcDateTime),
+    Column("error", Text),
+    Column("provider_id", String(200)),
+    Column("claimed_until", UtcDateTime),
+    UniqueConstraint("enrollment_id", "step", "attempt", name="uq_outbox_enrollment_step_attempt"),
+    Index("ix_outbox_pending", "status", "due_at"),
+)
+
+survey_answers = Table(
+    "survey_answers",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("event_id", String(200), nullable=False, unique=True),
+    Column("enrollment_id", Integer, ForeignKey("enrollments.id")),
+    Column("customer_id", String(128), nullable=False),
+    Column("journey", String(100), nullable=False),
+    Column("step", String(100), nullable=False),
+    Column("kind", String(8), nullable=False),  # nps | csat
+    Column("score", Integer, nullable=False),
+    Column("category", String(16), nullable=False),
+    Column("comment", Text),
+    Column("answered_at", UtcDateTime, nullable=False),
+    Index("ix_survey_answers_journey", "journey", "step"),
+)
+
+stage_history = Table(
+    "stage_history",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("customer_id", String(128), nullable=False),
+    Column("from_stage", String(32)),
+    Column("to_stage", String(32), nullable=False),
+    Column("at", UtcDateTime, nullable=False),
+    Column("reason", String(200), nullable=False),
+    Index("ix_stage_history_customer", "customer_id"),
+)
+
+suppressions = Table(
+    "suppressions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("customer_id", String(128), nullable=False),
+    Column("channel", String(32), nullable=False),
+    Column("reason", String(64), nullable=False),  # unsubscribed | bounced | complaint
+    Column("created_at", UtcDateTime, nullable=False),
+    UniqueConstraint("customer_id", "channel", name="uq_suppressions_customer_channel"),
+)
+
+scheduler_state = Table(
+    "scheduler_state",
+    metadata,
+    Column("key", String(200), primary_key=True),  # e.g. "date:birthday" → last swept time
+    Column("at", UtcDateTime, nullable=False),
+)

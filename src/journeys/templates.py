@@ -1,0 +1,221 @@
+"""Message templates: ``templates/<name>[.<locale>].html`` with a subject in front matter.
+
+A template file looks like::
+
+    ---
+    subject: "{{ customer.first_name }}, your cart is waiting"
+    ---
+    <p>Hello {{ customer.first_name }} …</p>
+
+An optional ``<name>[.<locale>].txt`` beside it is the plain-text part; without one the text is
+derived from the HTML. Locales fall back ``ko-KR`` → ``ko`` → the file without a locale.
+Templates are compiled once per (name, locale) in the sandbox of :mod:`journeys.expressions`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import re
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import yaml
+from jinja2 import Template, TemplateSyntaxError
+from jinja2.sandbox import SecurityError
+
+from journeys.expressions import ENV, HTML_ENV, ExpressionError, check_sandbox
+
+_NAME = re.compile(r"^(?P<name>[A-Za-z0-9_\-]+?)(?:\.(?P<locale>[a-z]{2,3}(?:-[A-Za-z0-9]+)*))?$")
+_TAG = re.compile(r"<[^>]+>")
+_BLANKS = re.compile(r"\n\s*\n+")
+
+
+@dataclass(frozen=True)
+class TemplateSource:
+    """One template file, split into its parts. ``body_line`` is the file line of the body."""
+
+    name: str
+    locale: str
+    path: Path
+    subject: str
+    html: str
+    text: str | None
+    body_line: int
+
+
+@dataclass(frozen=True)
+class RenderedMessage:
+    """What a template renders to for one customer."""
+
+    subject: str
+    html: str
+    text: str
+
+
+class TemplateError(ExpressionError):
+    """A template that is missing, malformed, does not compile, or fails for one customer."""
+
+    def __init__(self, message: str, path: Path | None = None, line: int = 1) -> None:
+        super().__init__(message)
+        self.path = path
+        self.line = line
+
+
+@dataclass(frozen=True)
+class CompiledTemplate:
+    """Subject, HTML and text compiled once; :meth:`render` is called per customer."""
+
+    source: TemplateSource
+    subject: Template
+    html: Template
+    text: Template | None
+
+    def render(self, context: dict[str, Any]) -> RenderedMessage:
+        """Render for one customer; any failure becomes a :class:`TemplateError`."""
+        try:
+            body = self.html.render(context)
+            subject = " ".join(self.subject.render(context).split())
+            text = self.text.render(context) if self.text else html_to_text(body)
+        except SecurityError as exc:
+            raise TemplateError(f"refused by the sandbox: {exc}", self.source.path) from None
+        except Exception as exc:  # a marketer's template may raise anything
+            raise TemplateError(
+                f"{type(exc).__name__}: {exc}", self.source.path, self.source.body_line
+            ) from None
+        return RenderedMessage(subject=subject, html=body, text=text)
+
+
+def html_to_text(body: str) -> str:
+    """A readable plain-text part from HTML (tags dropped, entities decoded)."""
+    text = re.sub(r"(?i)<br\s*/?>|</p>|</h\d>|</li>|</tr>", "\n", body)
+    text = re.sub(r'(?i)<a\s[^>]*href="([^"]+)"[^>]*>(.*?)</a>', r"\2 (\1)", text)
+    text = html.unescape(_TAG.sub("", text))
+    lines = [" ".join(line.split()) for line in text.splitlines()]
+    return _BLANKS.sub("\n\n", "\n".join(lines)).strip() + "\n"
+
+
+def locale_chain(locale: str | None) -> list[str]:
+    """``ko-KR`` → ``["ko-KR", "ko", ""]``; ``""`` is the file without a locale."""
+    chain: list[str] = []
+    if locale:
+        parts = locale.replace("_", "-").split("-")
+        for i in range(len(parts), 0, -1):
+            candidate = "-".join(parts[:i])
+            if candidate not in chain:
+                chain.append(candidate)
+    chain.append("")
+    return chain
+
+
+class TemplateStore:
+    """The templates of one directory, read lazily and compiled once per (name, locale)."""
+
+    def __init__(self, directory: str | Path) -> None:
+        self.directory = Path(directory)
+        self._compiled: dict[tuple[str, str], CompiledTemplate] = {}
+
+    @cached_property
+    def _files(self) -> dict[tuple[str, str], Path]:
+        found: dict[tuple[str, str], Path] = {}
+        if not self.directory.is_dir():
+            return found
+        for path in sorted(self.directory.glob("*.html")):
+            match = _NAME.match(path.stem)
+            if match:
+                found[(match["name"], match["locale"] or "")] = path
+        return found
+
+    def names(self) -> list[str]:
+        """Every template name in the directory, sorted."""
+        return sorted({name for name, _ in self._files})
+
+    def locales(self, name: str) -> list[str]:
+        """The locales ``name`` exists in (``""`` is the default file)."""
+        return sorted(loc for n, loc in self._files if n == name)
+
+    def has(self, name: str, locale: str = "") -> bool:
+        """Whether ``name`` exists exactly in ``locale``."""
+        return (name, locale) in self._files
+
+    def resolve_locale(self, name: str, locale: str | None) -> str | None:
+        """The locale file that serves ``locale`` (fallback chain), or None if none does."""
+        for candidate in locale_chain(locale):
+            if (name, candidate) in self._files:
+                return candidate
+        return None
+
+    def read(self, name: str, locale: str = "") -> TemplateSource:
+        """Read and split one template file; malformed front matter raises TemplateError."""
+        path = self._files.get((name, locale))
+        if path is None:
+            raise TemplateError(f"template {name!r} ({locale or 'default'}) does not exist")
+        raw = path.read_text(encoding="utf-8")
+        subject, body, body_line = "", raw, 1
+        if raw.startswith("---"):
+            end = raw.find("\n---", 3)
+            if end < 0:
+                raise TemplateError("front matter is not closed with '---'", path, 1)
+            try:
+                meta = yaml.safe_load(raw[3:end]) or {}
+            except yaml.YAMLError as exc:
+                line = getattr(getattr(exc, "problem_mark", None), "line", 0) + 1
+                raise TemplateError(f"front matter is not valid YAML: {exc}", path, line) from None
+            if not isinstance(meta, dict):
+                raise TemplateError("front matter must be 'subject: …'", path, 2)
+            subject = str(meta.get("subject", ""))
+            rest = raw[end + 4 :]
+            body_line = raw[: end + 4].count("\n") + 1
+            if rest.startswith("\n"):
+                rest = rest[1:]
+                body_line += 1
+            body = rest
+        text_path = path.with_suffix(".txt")
+        text = text_path.read_text(encoding="utf-8") if text_path.exists() else None
+        return TemplateSource(name, locale, path, subject, body, text, body_line)
+
+    def compile(self, name: str, locale: str = "") -> CompiledTemplate:
+        """Compile (once) the exact ``(name, locale)`` file."""
+        key = (name, locale)
+        cached = self._compiled.get(key)
+        if cached is not None:
+            return cached
+        src = self.read(name, locale)
+        for part, line in ((src.subject, 2), (src.html, src.body_line), (src.text or "", 1)):
+            reason = check_sandbox(part)
+            if reason:
+                raise TemplateError(reason, src.path, line)
+        try:
+            compiled = CompiledTemplate(
+                source=src,
+                subject=ENV.from_string(src.subject),
+                html=HTML_ENV.from_string(src.html),
+                text=ENV.from_string(src.text) if src.text is not None else None,
+            )
+        except TemplateSyntaxError as exc:
+            line = (exc.lineno or 1) + (src.body_line - 1 if exc.source == src.html else 0)
+            raise TemplateError(exc.message or str(exc), src.path, line) from None
+        self._compiled[key] = compiled
+        return compiled
+
+    def for_locale(self, name: str, locale: str | None) -> CompiledTemplate:
+        """The compiled template that serves ``locale`` with fallback."""
+        resolved = self.resolve_locale(name, locale)
+        if resolved is None:
+            raise TemplateError(f"template {name!r} does not exist")
+        return self.compile(name, resolved)
+
+    def digest(self, names: list[str] | tuple[str, ...]) -> str:
+        """A hash of every file of ``names`` (all locales), part of a plan's version."""
+        h = hashlib.sha256()
+        for name in sorted(set(names)):
+            for locale in self.locales(name):
+                path = self._files[(name, locale)]
+                h.update(f"{name}.{locale}\0".encode())
+                h.update(path.read_bytes())
+                txt = path.with_suffix(".txt")
+                if txt.exists():
+                    h.update(txt.read_bytes())
+        return h.hexdigest()
