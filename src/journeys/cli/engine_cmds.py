@@ -1,0 +1,291 @@
+"""Runtime commands: import, ingest, run, simulate, test, report, demo."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from journeys.cli import app
+from journeys.clock import parse_instant
+
+err = Console(stderr=True)
+
+SpecsOpt = Annotated[Path, typer.Option("--specs", help="Journey specs (folder or file).")]
+TemplatesOpt = Annotated[
+    Path | None, typer.Option("--templates", help="Templates folder (default: beside the specs).")
+]
+DatabaseOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--database",
+        envvar="JOURNEYS_DATABASE_URL",
+        help="SQLAlchemy URL (default sqlite:///journeys.db).",
+    ),
+]
+
+
+def _fail(message: str, code: int = 1) -> typer.Exit:
+    err.print(f"[red]error:[/red] {message}", highlight=False)
+    return typer.Exit(code)
+
+
+def _open_service(database: str | None, specs: Path, templates: Path | None) -> Any:
+    from journeys.service import JourneyService, ProjectInvalid
+
+    try:
+        return JourneyService.open(database, specs=specs, templates=templates)
+    except ProjectInvalid as exc:
+        raise _fail(str(exc)) from None
+
+
+def _count_lines(path: Path) -> int:
+    with path.open("rb") as handle:
+        return sum(1 for _ in handle)
+
+
+def _with_progress(path: Path, records: Iterator[Any], label: str) -> Iterator[Any]:
+    total = _count_lines(path)
+    columns = (TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=err, transient=True, disable=not err.is_terminal) as progress:
+        task = progress.add_task(label, total=total)
+        for record in records:
+            progress.advance(task)
+            yield record
+
+
+def _print_record_report(path: Path, report: Any, noun: str, extra: str = "") -> None:
+    for line, message in report.errors[:200]:
+        err.print(f"{path}:{line}: {message}", highlight=False, markup=False)
+    if len(report.errors) > 200:
+        err.print(f"… and {len(report.errors) - 200} more bad records")
+    err.print(
+        f"{path}: {report.accepted} {noun} stored, {report.duplicates} duplicates, "
+        f"{report.unchanged} unchanged, {len(report.errors)} bad records{extra}",
+        highlight=False,
+    )
+
+
+def _check_file(path: Path) -> None:
+    if not path.is_file():
+        raise _fail(f"{path}: no such file")
+
+
+@app.command("import")
+def import_cmd(
+    kind: Annotated[str, typer.Argument(help="What to import: customers.")],
+    file: Annotated[Path, typer.Argument(help="CSV (with an id column) or JSON Lines.")],
+    database: DatabaseOpt = None,
+    specs: SpecsOpt = Path("journey_specs"),
+    templates: TemplatesOpt = None,
+) -> None:
+    """Import customer profiles; bad records are listed by line, good ones kept."""
+    from journeys.service import read_records
+
+    if kind != "customers":
+        raise _fail(f"cannot import {kind!r}; use: journeys import customers FILE")
+    _check_file(file)
+    service = _open_service(database, specs, templates)
+    try:
+        report = service.import_customers(_with_progress(file, read_records(file), "customers"))
+    finally:
+        service.close()
+    _print_record_report(file, report, "customers")
+    if report.errors:
+        raise typer.Exit(1)
+
+
+@app.command("ingest")
+def ingest_cmd(
+    file: Annotated[Path, typer.Argument(help="Events as JSON Lines (DESIGN §3).")],
+    database: DatabaseOpt = None,
+    specs: SpecsOpt = Path("journey_specs"),
+    templates: TemplatesOpt = None,
+    process: Annotated[bool, typer.Option(help="Match the events right away.")] = True,
+) -> None:
+    """Store events (deduplicated by id) and match them; running a file twice changes nothing."""
+    from journeys.service import read_records
+
+    _check_file(file)
+    service = _open_service(database, specs, templates)
+    try:
+        report = service.ingest(_with_progress(file, read_records(file), "events"), source="file")
+        matched = service.process_events() if process else 0
+    finally:
+        service.close()
+    _print_record_report(file, report, "events", f", {matched} matched")
+    if report.errors:
+        raise typer.Exit(1)
+
+
+@app.command("run")
+def run_cmd(
+    database: DatabaseOpt = None,
+    specs: SpecsOpt = Path("journey_specs"),
+    templates: TemplatesOpt = None,
+    once: Annotated[bool, typer.Option("--once", help="One pass, then exit.")] = False,
+    interval: Annotated[float, typer.Option(help="Seconds between passes.")] = 10.0,
+    inbox: Annotated[
+        Path | None, typer.Option(help="Folder whose *.jsonl event files are ingested.")
+    ] = None,
+) -> None:
+    """The embedded service: APScheduler ticks ingest, triggers, advance and dispatch."""
+    from journeys.runner import one_pass, run_forever
+
+    service = _open_service(database, specs, templates)
+    try:
+        if once:
+            totals = one_pass(service, inbox)
+            err.print(_summary(totals), highlight=False)
+            return
+        err.print(
+            f"journeys: running {len(service.project.plans)} journeys every {interval:g}s "
+            "(Ctrl-C to stop)"
+        )
+        run_forever(
+            service,
+            interval=interval,
+            inbox=inbox,
+            on_pass=lambda t: err.print(_summary(t), highlight=False) if any(t.values()) else None,
+        )
+        err.print("journeys: stopped")
+    finally:
+        service.close()
+
+
+def _summary(totals: dict[str, Any]) -> str:
+    parts = [f"{k} {v}" for k, v in totals.items() if v]
+    return "pass: " + (", ".join(parts) if parts else "nothing due")
+
+
+def _parse_time(value: str, name: str) -> datetime:
+    try:
+        return parse_instant(value)
+    except ValueError:
+        raise _fail(
+            f"{name} {value!r} is not an ISO time; write e.g. 2026-03-01T00:00:00Z"
+        ) from None
+
+
+def _load_project(specs: Path, templates: Path | None) -> Any:
+    from journeys.spec import load_project
+
+    project = load_project([specs], templates_dir=templates)
+    if not project.ok:
+        for d in project.diagnostics:
+            err.print(d.render() if hasattr(d, "render") else str(d), markup=False, highlight=False)
+        raise typer.Exit(1)
+    return project
+
+
+@app.command("simulate")
+def simulate_cmd(
+    customers: Annotated[Path, typer.Option("--customers", help="Customers CSV or JSONL.")],
+    events: Annotated[Path, typer.Option("--events", help="Events JSONL.")],
+    start: Annotated[str, typer.Option("--start", help="Virtual start time (ISO 8601).")],
+    until: Annotated[str, typer.Option("--until", help="Virtual end time (ISO 8601).")],
+    specs: SpecsOpt = Path("journey_specs"),
+    templates: TemplatesOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print DESIGN §3's JSON object.")] = False,
+) -> None:
+    """Run the journeys in virtual time; nothing is sent and no database file is left."""
+    from journeys.service import read_records
+    from journeys.simulate import simulate, timeline
+
+    _check_file(customers)
+    _check_file(events)
+    t0, t1 = _parse_time(start, "--start"), _parse_time(until, "--until")
+    if t1 <= t0:
+        raise _fail("--until must be after --start")
+    project = _load_project(specs, templates)
+    result = simulate(project, read_records(customers), read_records(events), start=t0, until=t1)
+    for path, report in ((customers, result.customer_report), (events, result.event_report)):
+        for line, message in report.errors:
+            err.print(f"{path}:{line}: {message}", markup=False, highlight=False)
+    if as_json:
+        sys.stdout.write(json.dumps(result.to_dict(), ensure_ascii=False, indent=2) + "\n")
+    else:
+        sys.stdout.write(timeline(result) + "\n")
+
+
+@app.command("test")
+def test_cmd(
+    paths: Annotated[list[Path] | None, typer.Argument(help="Scenario files or folders.")] = None,
+    specs: SpecsOpt = Path("journey_specs"),
+    templates: TemplatesOpt = None,
+) -> None:
+    """Run scenario files (default tests/scenarios) and report pass/fail with a diff."""
+    from journeys.scenarios import ScenarioError, discover, load_scenarios, run_scenario
+
+    project = _load_project(specs, templates)
+    files = discover(paths or [Path("tests/scenarios")])
+    if not files:
+        raise _fail("no scenario files found")
+    passed = failed = 0
+    for file in files:
+        try:
+            scenarios = load_scenarios(file)
+        except ScenarioError as exc:
+            err.print(f"[red]ERROR[/red] {exc}", highlight=False)
+            failed += 1
+            continue
+        for scenario in scenarios:
+            result = run_scenario(project, scenario)
+            if result.passed:
+                passed += 1
+                err.print(f"[green]PASS[/green] {file}: {scenario.name}", highlight=False)
+            else:
+                failed += 1
+                err.print(f"[red]FAIL[/red] {file}: {scenario.name}", highlight=False)
+                for failure in result.failures:
+                    err.print(
+                        "     " + failure.replace("\n", "\n     "), markup=False, highlight=False
+                    )
+    err.print(f"{passed} passed, {failed} failed", highlight=False)
+    if failed:
+        raise typer.Exit(1)
+
+
+@app.command("report")
+def report_cmd(
+    database: DatabaseOpt = None,
+    specs: SpecsOpt = Path("journey_specs"),
+    templates: TemplatesOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON instead of tables.")] = False,
+) -> None:
+    """Funnels per journey, messages by template and status, customers by stage, NPS/CSAT."""
+    from journeys.report import build_report, render_report
+    from journeys.spec import load_project
+    from journeys.store import db as store_db
+
+    project = load_project([specs], templates_dir=templates)
+    engine = store_db.open_store(database)
+    try:
+        data = build_report(engine, project.plans)
+    finally:
+        engine.dispose()
+    sys.stdout.write((json.dumps(data, indent=2) if as_json else render_report(data)) + "\n")
+
+
+@app.command("demo")
+def demo_cmd(
+    specs: SpecsOpt = Path("journey_specs"),
+    templates: TemplatesOpt = None,
+    out: Annotated[
+        Path, typer.Option(help="Where the demo writes its database and messages.")
+    ] = Path("demo-out"),
+    customers: Annotated[int, typer.Option(help="How many sample customers.")] = 300,
+    days: Annotated[int, typer.Option(help="Days of sample events.")] = 30,
+) -> None:
+    """Every example journey on sample customers and 30 days of events, in virtual time."""
+    from journeys.demo import run_demo
+
+    _load_project(specs, templates)
+    run_demo(specs, templates, out, customers=customers, days=days)

@@ -1,0 +1,155 @@
+"""``journeys demo``: the example journeys on generated customers and 30 days of events.
+
+Everything runs on the embedded default (a fresh SQLite file, no servers) in virtual time, with
+the real engine and the file channel, and customers who react: some answer their NPS survey a
+few hours after it is sent, which feeds the post-purchase feedback loop.
+"""
+
+from __future__ import annotations
+
+import random
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+
+from journeys.channels.base import ChannelRegistry
+from journeys.channels.file import FileChannel
+from journeys.clock import VirtualClock, iso
+from journeys.report import build_report, render_report
+from journeys.sampledata import generate_customers, generate_events
+from journeys.service import STANDARD_CHANNELS, JourneyService
+from journeys.spec import load_project
+from journeys.store import db as store_db
+from journeys.store.tables import outbox
+
+DEMO_START = datetime(2026, 3, 1, tzinfo=UTC)
+
+
+@dataclass
+class DemoResult:
+    """Where the demo left its output, and its report."""
+
+    out_dir: Path
+    database: Path
+    messages_file: Path
+    samples_dir: Path
+    report: dict[str, Any]
+
+
+def run_demo(
+    specs: Path = Path("journey_specs"),
+    templates: Path | None = None,
+    out_dir: Path = Path("demo-out"),
+    customers: int = 300,
+    days: int = 30,
+    seed: int = 7,
+    say: Callable[[str], None] = print,
+) -> DemoResult:
+    """Run the demo and return where its results are."""
+    if out_dir.exists():
+        shutil.rmtree(out_dir)
+    out_dir.mkdir(parents=True)
+    database = out_dir / "journeys.db"
+    messages_file = out_dir / "messages.jsonl"
+    project = load_project([specs], templates_dir=templates)
+    clock = VirtualClock(DEMO_START)
+    db = store_db.open_store(f"sqlite:///{database}")
+    file_channel = FileChannel(messages_file)
+    channels = ChannelRegistry({name: file_channel for name in STANDARD_CHANNELS})
+    service = JourneyService(db, project, clock=clock, channels=channels)
+    try:
+        people = generate_customers(customers, seed=seed)
+        report = service.import_customers(people)
+        say(f"imported {report.accepted} customers")
+        events = list(generate_events(people, DEMO_START, days, seed=seed))
+        report = service.ingest(events, source="demo")
+        say(f"ingested {report.accepted} events over {days} days (virtual time)")
+        service.engine.start_cursors(DEMO_START)
+        until = DEMO_START + timedelta(days=days)
+        rng = random.Random(seed)
+        answered: set[int] = set()
+        steps = 0
+        while True:
+            service.tick()
+            _answer_surveys(service, rng, answered)
+            steps += 1
+            upcoming = service.next_event_time()
+            if upcoming is None or upcoming > until:
+                break
+            clock.set(upcoming)
+        say(f"ran {len(project.plans)} journeys through {steps} instants up to {iso(until)}")
+        samples = _write_samples(service, out_dir / "samples")
+        data = build_report(db, project.plans)
+        say("")
+        say(render_report(data))
+        say("")
+        say(f"database:          {database}")
+        say(f"all messages:      {messages_file} (one JSON line per message)")
+        say(f"sample messages:   {samples}/ (rendered HTML, en and ko)")
+        say("explore:           journeys report --database sqlite:///" + str(database))
+        return DemoResult(out_dir, database, messages_file, samples, data)
+    finally:
+        db.dispose()
+
+
+def _answer_surveys(service: JourneyService, rng: random.Random, answered: set[int]) -> None:
+    """Some customers answer the NPS survey 2-30 hours after it is sent (deterministic)."""
+    with service.db.connect() as conn:
+        rows = conn.execute(
+            select(
+                outbox.c.id, outbox.c.customer_id, outbox.c.journey, outbox.c.step, outbox.c.due_at
+            ).where(outbox.c.kind == "survey", outbox.c.status == "sent")
+        ).all()
+    events = []
+    for row in rows:
+        if row.id in answered:
+            continue
+        answered.add(row.id)
+        if rng.random() > 0.6:
+            continue
+        score = rng.choices(range(11), weights=[2, 1, 1, 2, 2, 3, 4, 8, 10, 14, 13])[0]
+        at = row.due_at.replace(tzinfo=UTC) + timedelta(hours=rng.randint(2, 30))
+        events.append(
+            {
+                "id": f"demo-answer-{row.id}",
+                "type": "survey.answered",
+                "customer_id": row.customer_id,
+                "occurred_at": iso(at),
+                "data": {"journey": row.journey, "step": row.step, "score": score},
+            }
+        )
+    if events:
+        service.ingest(events, source="demo")
+
+
+def _write_samples(service: JourneyService, folder: Path, per_template: int = 2) -> Path:
+    """A few rendered messages per template and locale, as HTML files to open in a browser."""
+    folder.mkdir(parents=True, exist_ok=True)
+    seen: dict[tuple[str, str], int] = {}
+    with service.db.connect() as conn:
+        rows = conn.execute(
+            select(
+                outbox.c.template,
+                outbox.c.locale,
+                outbox.c.customer_id,
+                outbox.c.subject,
+                outbox.c.html,
+            )
+            .where(outbox.c.status == "sent", outbox.c.html.is_not(None))
+            .order_by(outbox.c.id)
+        ).all()
+    for row in rows:
+        key = (row.template, row.locale or "default")
+        if seen.get(key, 0) >= per_template:
+            continue
+        seen[key] = seen.get(key, 0) + 1
+        name = f"{row.template}.{key[1]}.{row.customer_id}.html"
+        (folder / name).write_text(
+            f"<!-- subject: {row.subject} -->\n<h3>{row.subject}</h3>\n{row.html}", encoding="utf-8"
+        )
+    return folder

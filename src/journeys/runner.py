@@ -1,0 +1,79 @@
+"""``journeys run``: the embedded service, one process under APScheduler.
+
+APScheduler's job store is in memory and there is one scheduler per process, as it requires; the
+state itself lives in the database. Jobs never overlap (``max_instances=1``) and missed runs
+collapse into one (``coalesce``). Events come from ``journeys ingest``, the HTTP API, or an inbox
+folder of ``*.jsonl`` files that the runner ingests and moves to ``done/``.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from apscheduler.schedulers.blocking import BlockingScheduler
+
+from journeys.service import JourneyService, read_records
+
+log = logging.getLogger("journeys.runner")
+
+
+def ingest_inbox(service: JourneyService, inbox: Path) -> int:
+    """Ingest every ``*.jsonl`` file in ``inbox`` and move it to ``inbox/done``."""
+    done = inbox / "done"
+    total = 0
+    for path in sorted(inbox.glob("*.jsonl")):
+        report = service.ingest(read_records(path), source="inbox")
+        for line, message in report.errors:
+            log.warning("%s:%d: %s", path, line, message)
+        done.mkdir(parents=True, exist_ok=True)
+        path.rename(done / path.name)
+        total += report.accepted
+    return total
+
+
+def one_pass(service: JourneyService, inbox: Path | None = None) -> dict[str, Any]:
+    """Ingest the inbox, then everything due now, then dispatch."""
+    totals: dict[str, Any] = {}
+    if inbox is not None:
+        totals["ingested"] = ingest_inbox(service, inbox)
+    totals.update(service.tick())
+    return totals
+
+
+def run_forever(
+    service: JourneyService,
+    *,
+    interval: float = 10.0,
+    inbox: Path | None = None,
+    on_pass: Callable[[dict[str, Any]], None] | None = None,
+) -> None:
+    """Tick every ``interval`` seconds until Ctrl-C or SIGTERM, then stop cleanly."""
+    scheduler = BlockingScheduler(timezone="UTC")
+
+    def job() -> None:
+        try:
+            totals = one_pass(service, inbox)
+        except Exception:  # keep the service alive; the batch rolled back
+            log.exception("pass failed; its batch was rolled back and will be retried")
+            return
+        if on_pass is not None:
+            on_pass(totals)
+
+    scheduler.add_job(job, "interval", seconds=interval, id="tick", max_instances=1, coalesce=True)
+    scheduler.add_job(job, id="first")  # run once right away, then every interval
+
+    def stop(signum: int, frame: Any) -> None:
+        scheduler.shutdown(wait=False)
+
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        scheduler.start()
+    except (KeyboardInterrupt, SystemExit):
+        pass
+    finally:
+        if scheduler.running:
+            scheduler.shutdown(wait=True)

@@ -1,0 +1,1 @@
+"""The runtime: pure decisions (decide), local time (timecalc) and the batch engine."""

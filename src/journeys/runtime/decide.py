@@ -1,0 +1,234 @@
+"""Pure decisions: what one step does to one enrollment at one instant.
+
+Nothing here touches the database, a channel or the clock. :func:`run_step` takes the plan,
+the enrollment's state, the expression context and the logical time, and returns an
+:class:`Outcome` that the engine applies in bulk. Like a Temporal workflow, the same inputs
+always give the same decision, which is what makes virtual time and replays exact.
+
+Waiting is encoded without a separate phase: a ``wait`` moves the enrollment to the following
+step with a future ``wake_at``; a ``wait_for``/``survey`` moves it to its timeout target with
+``wake_at`` = the deadline and ``waiting_for`` = the event type, and an arriving event moves it
+to ``on_event``/``on_answer`` instead (:func:`resume`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from journeys.expressions import ExpressionError, truthy
+from journeys.plan import (
+    END,
+    BranchStep,
+    EmitStep,
+    ExitStep,
+    GotoStep,
+    NotifyStep,
+    Plan,
+    SendStep,
+    SplitStep,
+    Step,
+    SurveyStep,
+    UpdateStep,
+    WaitForStep,
+    WaitStep,
+)
+from journeys.runtime.timecalc import next_local_time, quiet_until, zone
+
+ACTIVE, COMPLETED, EXITED = "active", "completed", "exited"
+
+
+@dataclass(frozen=True)
+class MessageIntent:
+    """A message a step wants sent; the engine renders it into the outbox."""
+
+    step: str
+    kind: str  # send | survey | notify
+    template: str
+    channel: str
+    subject: str | None = None
+    team: str | None = None
+
+
+@dataclass
+class Outcome:
+    """The new state of an enrollment after one step, plus the side effects to apply."""
+
+    step: str
+    wake_at: datetime | None
+    status: str = ACTIVE
+    waiting_for: str | None = None
+    exit_reason: str | None = None
+    vars: dict[str, Any] = field(default_factory=dict)
+    history: list[tuple[str, str]] = field(default_factory=list)
+    messages: list[MessageIntent] = field(default_factory=list)
+    set_attributes: dict[str, Any] = field(default_factory=dict)
+    stage: str | None = None
+    emits: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+
+    @property
+    def ended(self) -> bool:
+        """Whether the enrollment is over."""
+        return self.status != ACTIVE
+
+
+def split_bucket(customer_id: str, journey: str, step: str) -> int:
+    """A stable bucket 0-99 from hash(customer, journey, step): the same customer always lands
+    in the same variant of the same split, on every machine and every run."""
+    digest = hashlib.sha256(f"{customer_id}\x1f{journey}\x1f{step}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") % 100
+
+
+def _goto(outcome_step: str, at: datetime, vars_: dict[str, Any]) -> Outcome:
+    if outcome_step == END:
+        return Outcome(step=END, wake_at=None, status=COMPLETED, vars=vars_)
+    return Outcome(step=outcome_step, wake_at=at, vars=vars_)
+
+
+def run_step(
+    plan: Plan,
+    step: Step,
+    *,
+    customer_id: str,
+    vars_: dict[str, Any],
+    context: dict[str, Any],
+    at: datetime,
+    customer_tz: str | None,
+) -> Outcome:
+    """Execute ``step`` for one enrollment at logical time ``at``.
+
+    ``context`` is the expression context (customer, event, answers, now, journey). An
+    expression that fails ends the enrollment with exit reason ``error: …``; it never raises.
+    """
+    tz = zone(customer_tz, plan.timezone)
+    vars_ = dict(vars_)
+    vars_.pop("waiting_step", None)
+    try:
+        return _run(plan, step, customer_id, vars_, context, at, tz)
+    except ExpressionError as exc:
+        out = Outcome(step=step.id, wake_at=None, status=EXITED, vars=vars_)
+        out.exit_reason = f"error: {step.id}: {exc}"[:200]
+        out.history.append((step.id, "error"))
+        return out
+
+
+def _run(
+    plan: Plan,
+    step: Step,
+    customer_id: str,
+    vars_: dict[str, Any],
+    context: dict[str, Any],
+    at: datetime,
+    tz: Any,
+) -> Outcome:
+    if isinstance(step, WaitStep):
+        if step.until_minutes is not None:
+            wake = next_local_time(at, step.until_minutes, tz)
+        else:
+            wake = at + timedelta(seconds=step.seconds or 0)
+        # Even a trailing wait holds the enrollment: it completes at END when it wakes.
+        out = Outcome(step=step.next, wake_at=wake, vars=vars_)
+        out.history.append((step.id, "waited"))
+        return out
+
+    if isinstance(step, WaitForStep | SurveyStep):
+        deadline = at + timedelta(seconds=step.within_seconds)
+        if isinstance(step, SurveyStep):
+            deferred = quiet_until(at, plan.quiet_hours, tz)
+            if deferred is not None:
+                out = Outcome(step=step.id, wake_at=deferred, vars=vars_)
+                out.history.append((step.id, "deferred: quiet hours"))
+                return out
+            event = "survey.answered"
+            intent = MessageIntent(step.id, "survey", step.template, step.channel)
+        else:
+            event = step.event
+            intent = None
+        vars_["waiting_step"] = step.id
+        timeout = step.on_timeout
+        out = Outcome(step=timeout, wake_at=deadline, waiting_for=event, vars=vars_)
+        if intent:
+            out.messages.append(intent)
+        out.history.append((step.id, f"waiting for {event}"))
+        return out
+
+    if isinstance(step, SendStep | NotifyStep):
+        if isinstance(step, SendStep):
+            deferred = quiet_until(at, plan.quiet_hours, tz)
+            if deferred is not None:
+                out = Outcome(step=step.id, wake_at=deferred, vars=vars_)
+                out.history.append((step.id, "deferred: quiet hours"))
+                return out
+            intent = MessageIntent(step.id, "send", step.template, step.channel, step.subject)
+        else:
+            intent = MessageIntent(step.id, "notify", step.template, "team", team=step.to)
+        out = _goto(step.next, at, vars_)
+        out.messages.append(intent)
+        out.history.append((step.id, f"{intent.kind} {step.template}"))
+        return out
+
+    if isinstance(step, BranchStep):
+        target = step.next
+        label = "no case matched"
+        for index, case in enumerate(step.cases):
+            if truthy(case.when, context):
+                target = case.goto
+                label = f"case {index + 1}" if case.when else "else"
+                break
+        out = _goto(target, at, vars_)
+        out.history.append((step.id, f"{label} → {target}"))
+        return out
+
+    if isinstance(step, SplitStep):
+        bucket = split_bucket(customer_id, plan.journey, step.id)
+        cumulative = 0
+        chosen = step.variants[-1]
+        for variant in step.variants:
+            cumulative += variant.weight
+            if bucket < cumulative:
+                chosen = variant
+                break
+        variants = dict(vars_.get("variants", {}))
+        variants[step.id] = chosen.variant
+        vars_["variants"] = variants
+        out = _goto(chosen.goto, at, vars_)
+        out.history.append((step.id, f"variant {chosen.variant}"))
+        return out
+
+    if isinstance(step, UpdateStep):
+        out = _goto(step.next, at, vars_)
+        out.stage = step.stage
+        out.set_attributes = dict(step.set)
+        out.history.append((step.id, "updated"))
+        return out
+
+    if isinstance(step, EmitStep):
+        out = _goto(step.next, at, vars_)
+        out.emits.append((step.event, dict(step.data)))
+        out.history.append((step.id, f"emitted {step.event}"))
+        return out
+
+    if isinstance(step, ExitStep):
+        out = Outcome(step=step.id, wake_at=None, status=EXITED, vars=vars_)
+        out.exit_reason = step.reason
+        out.history.append((step.id, f"exit {step.reason}"))
+        return out
+
+    if isinstance(step, GotoStep):
+        out = _goto(step.next, at, vars_)
+        out.history.append((step.id, f"goto {step.next}"))
+        return out
+
+    raise ExpressionError(f"step type {step.kind!r} is not supported by this engine")
+
+
+def resume(step: WaitForStep | SurveyStep, vars_: dict[str, Any], at: datetime) -> Outcome:
+    """The event a ``wait_for``/``survey`` waited for arrived at ``at``: go on_event/on_answer."""
+    vars_ = dict(vars_)
+    vars_.pop("waiting_step", None)
+    target = step.on_event if isinstance(step, WaitForStep) else step.on_answer
+    out = _goto(target, at, vars_)
+    out.history.append((step.id, "answered" if isinstance(step, SurveyStep) else "event arrived"))
+    return out

@@ -1,0 +1,1000 @@
+"""The batch engine: ingest → match → advance → render → outbox, on sets of customers.
+
+Each public operation works in batches, one transaction per batch, with a constant number of
+SQL statements per batch (see :mod:`journeys.store.repository`). Decisions come from the pure
+:mod:`journeys.runtime.decide`; time comes from the injected clock. A batch that raises leaves
+the database as it was before that batch.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from croniter import croniter
+from sqlalchemy import Connection, Engine
+
+from journeys.clock import Clock, as_utc, iso
+from journeys.expressions import ENV, ExpressionError, evaluate, truthy
+from journeys.plan import (
+    END,
+    DateTrigger,
+    EventTrigger,
+    Lifecycle,
+    Plan,
+    ScheduleTrigger,
+    StageTrigger,
+    SurveyStep,
+    WaitForStep,
+    csat_category,
+    nps_category,
+)
+from journeys.runtime import decide
+from journeys.runtime.context import customer_view, event_view, expression_context
+from journeys.runtime.links import survey_url, unsubscribe_url
+from journeys.runtime.records import CREATING_EVENTS, RecordError, normalise_customer
+from journeys.runtime.timecalc import fire_instants, month_days_on, next_fire_instant, zone
+from journeys.settings import Settings
+from journeys.store import repository as repo
+from journeys.templates import TemplateError, TemplateStore
+
+log = logging.getLogger("journeys.engine")
+
+STAGE_ENTERED = "stage.entered"
+SUPPRESSING_EVENTS = {
+    "email.unsubscribed": "unsubscribed",
+    "email.bounced": "bounced",
+    "email.complained": "complaint",
+}
+
+
+@dataclass
+class StepReport:
+    """What one call of :meth:`Engine.advance` did, per ``journey.step``."""
+
+    counts: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+
+    def add(self, journey: str, step: str, n: int) -> None:
+        """Count ``n`` enrollments handled at ``journey.step``."""
+        if n:
+            self.counts[f"{journey}.{step}"] += n
+
+    @property
+    def total(self) -> int:
+        """Enrollments handled in all."""
+        return sum(self.counts.values())
+
+
+@dataclass
+class _Batch:
+    """Rows to write at the end of one batch (all writes happen in a few statements)."""
+
+    customers_new: dict[str, dict[str, Any]] = field(default_factory=dict)
+    customers_dirty: dict[str, dict[str, Any]] = field(default_factory=dict)
+    enrollments_new: list[dict[str, Any]] = field(default_factory=list)
+    enrollments_dirty: dict[int, dict[str, Any]] = field(default_factory=dict)
+    conversions: list[tuple[int, datetime]] = field(default_factory=list)
+    history: list[dict[str, Any]] = field(default_factory=list)
+    new_history: list[tuple[int, str, str, datetime, str]] = field(default_factory=list)
+    outbox: list[dict[str, Any]] = field(default_factory=list)
+    events: list[dict[str, Any]] = field(default_factory=list)
+    stages: list[dict[str, Any]] = field(default_factory=list)
+    suppressions: list[dict[str, Any]] = field(default_factory=list)
+    answers: list[dict[str, Any]] = field(default_factory=list)
+    # Read state shared by the decisions of one batch.
+    past: dict[tuple[str, str], tuple[int, datetime | None]] = field(default_factory=dict)
+    unconverted: dict[str, list[dict[str, Any]]] = field(default_factory=lambda: defaultdict(list))
+
+
+class Engine:
+    """Runs compiled plans against a store. Thin shells (CLI, APScheduler, Prefect) call it."""
+
+    def __init__(
+        self,
+        db: Engine,
+        plans: Mapping[str, Plan],
+        *,
+        lifecycle: Lifecycle,
+        settings: Settings,
+        templates: TemplateStore,
+        clock: Clock,
+        batch_size: int = 2000,
+    ) -> None:
+        self.db = db
+        self.plans = dict(plans)
+        self.lifecycle = lifecycle
+        self.settings = settings
+        self.templates = templates
+        self.clock = clock
+        self.batch_size = batch_size
+        self._versions: dict[tuple[str, str], Plan] = {
+            (p.journey, p.version): p for p in plans.values()
+        }
+        self._by_event: dict[str, list[Plan]] = defaultdict(list)
+        self._by_stage: dict[str, list[Plan]] = defaultdict(list)
+        for plan in self.plans.values():
+            if isinstance(plan.trigger, EventTrigger):
+                self._by_event[plan.trigger.event].append(plan)
+            elif isinstance(plan.trigger, StageTrigger):
+                self._by_stage[plan.trigger.stage].append(plan)
+        self._goal_journeys: dict[str, list[str]] = defaultdict(list)
+        for plan in self.plans.values():
+            if plan.goal:
+                self._goal_journeys[plan.goal.event].append(plan.journey)
+        self._rules_by_event: dict[str, list[Any]] = defaultdict(list)
+        for rule in lifecycle.rules:
+            self._rules_by_event[rule.event].append(rule)
+        self._save_versions()
+
+    # ------------------------------------------------------------------ versions
+
+    def _save_versions(self) -> None:
+        now = self.clock.now()
+        rows = [
+            {"journey": p.journey, "version": p.version, "plan": p.to_dict(), "created_at": now}
+            for p in self.plans.values()
+        ]
+        with self.db.begin() as conn:
+            repo.save_versions(conn, rows)
+
+    def plan_for(self, conn: Connection, journey: str, version: str) -> Plan | None:
+        """The plan an enrollment runs on: the version it started with."""
+        key = (journey, version)
+        plan = self._versions.get(key)
+        if plan is None:
+            stored = repo.load_version(conn, journey, version)
+            if stored is None:
+                return None
+            plan = Plan.from_dict(stored)
+            self._versions[key] = plan
+        return plan
+
+    # ------------------------------------------------------------------ match
+
+    def process_events(self, limit: int | None = None) -> int:
+        """Match every pending event that has occurred by now, in batches; returns how many."""
+        done = 0
+        while limit is None or done < limit:
+            size = self.batch_size if limit is None else min(self.batch_size, limit - done)
+            now = self.clock.now()
+            with self.db.begin() as conn:
+                rows = repo.claim_pending_events(conn, now, size)
+                if not rows:
+                    break
+                errors = self._match(conn, rows, now)
+                repo.mark_events_processed(conn, [r["seq"] for r in rows], now, errors)
+            done += len(rows)
+        return done
+
+    def _match(self, conn: Connection, rows: list[dict[str, Any]], now: datetime) -> dict[int, str]:
+        batch = _Batch()
+        errors: dict[int, str] = {}
+        ids = {r["customer_id"] for r in rows}
+        people = repo.load_customers(conn, ids)
+        active: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        for enr in repo.active_enrollments(conn, ids):
+            active[enr["customer_id"]].append(enr)
+        trigger_journeys = {
+            p.journey for t in {r["type"] for r in rows} for p in self._by_event.get(t, [])
+        }
+        trigger_journeys |= {p.journey for ps in self._by_stage.values() for p in ps}
+        batch.past = repo.enrollment_history(conn, ids, trigger_journeys)
+        goal_types = {r["type"] for r in rows} & set(self._goal_journeys)
+        if goal_types:
+            names = {j for t in goal_types for j in self._goal_journeys[t]}
+            for enr in repo.unconverted_enrollments(conn, ids, names):
+                batch.unconverted[enr["customer_id"]].append(enr)
+
+        for event in rows:
+            try:
+                self._match_one(conn, event, people, active, batch)
+            except (RecordError, ExpressionError) as exc:
+                errors[event["seq"]] = str(exc)[:500]
+        self._write(conn, batch, now)
+        return errors
+
+    def _match_one(
+        self,
+        conn: Connection,
+        event: dict[str, Any],
+        people: dict[str, dict[str, Any]],
+        active: dict[str, list[dict[str, Any]]],
+        batch: _Batch,
+    ) -> None:
+        cid, etype, at = event["customer_id"], event["type"], event["occurred_at"]
+        data = event.get("data") or {}
+        person = people.get(cid)
+        if person is None:
+            if etype not in CREATING_EVENTS:
+                raise RecordError(f"unknown customer {cid!r}: import it or send customer.updated")
+            person = self._new_customer(cid, at)
+            people[cid] = person
+            batch.customers_new[cid] = person
+        if self._apply_profile(person, event, batch) and cid not in batch.customers_new:
+            batch.customers_dirty[cid] = person
+        view = customer_view(person)
+        ev = event_view(event)
+        ctx = expression_context(view, event=ev, answers={}, now=at, journey={})
+
+        self._apply_rules(person, etype, ctx, at, batch, reason=f"rule on {etype}")
+
+        for enr in list(active[cid]):
+            plan = self.plan_for(conn, enr["journey"], enr["version"])
+            if plan is None:
+                continue
+            if etype in plan.exit_on:
+                self._end(enr, decide.EXITED, etype, at, batch)
+                active[cid].remove(enr)
+                continue
+            if enr.get("waiting_for") == etype:
+                self._maybe_resume(plan, enr, event, view, at, batch)
+
+        if etype == "survey.answered":
+            self._record_answer(event, active[cid], batch)
+
+        for enr in batch.unconverted.get(cid, []):
+            plan = self.plan_for(conn, enr["journey"], enr["version"])
+            goal = plan.goal if plan else None
+            if not goal or goal.event != etype or enr.get("_converted"):
+                continue
+            entered = enr["entered_at"]
+            if at < entered or (
+                goal.within_seconds and at > entered + timedelta(seconds=goal.within_seconds)
+            ):
+                continue
+            if goal.when and not truthy(goal.when, ctx):
+                continue
+            enr["_converted"] = True
+            if "id" in enr:
+                batch.conversions.append((enr["id"], at))
+            else:
+                enr["converted_at"] = at
+
+        candidates = list(self._by_event.get(etype, []))
+        if etype == STAGE_ENTERED:
+            candidates += self._by_stage.get(str(data.get("stage")), [])
+        for plan in candidates:
+            trigger = plan.trigger
+            if isinstance(trigger, EventTrigger) and trigger.when:
+                tctx = dict(ctx, journey={"id": plan.journey, "name": plan.name})
+                if not truthy(trigger.when, tctx):
+                    continue
+            self._enroll(plan, cid, at, ev, active, batch, trigger_key=None)
+
+    def _new_customer(self, cid: str, at: datetime) -> dict[str, Any]:
+        return {
+            "id": cid,
+            "email": None,
+            "phone": None,
+            "first_name": None,
+            "last_name": None,
+            "locale": None,
+            "timezone": None,
+            "birthday": None,
+            "birthday_md": None,
+            "email_opt_in": True,
+            "stage": self.lifecycle.initial,
+            "attributes": {},
+            "orders_count": 0,
+            "lifetime_value": 0.0,
+            "first_order_at": None,
+            "last_order_at": None,
+            "created_at": at,
+            "updated_at": at,
+        }
+
+    def _apply_profile(self, person: dict[str, Any], event: dict[str, Any], batch: _Batch) -> bool:
+        """Apply what an event says about the customer; True if the profile changed."""
+        etype, at, data = event["type"], event["occurred_at"], event.get("data") or {}
+        if etype in CREATING_EVENTS:
+            traits = normalise_customer(data, partial=True)
+            attrs = dict(person.get("attributes") or {})
+            attrs.update(traits.pop("attributes", {}))
+            person.update(traits)
+            person["attributes"] = attrs
+            person["updated_at"] = at
+            return True
+        if etype == "order.placed":
+            person["orders_count"] = int(person.get("orders_count") or 0) + 1
+            person["lifetime_value"] = float(person.get("lifetime_value") or 0) + float(
+                data["total"]
+            )
+            first, last = person.get("first_order_at"), person.get("last_order_at")
+            # Late events arrive out of order: keep the true first and last.
+            person["first_order_at"] = at if first is None or at < first else first
+            person["last_order_at"] = at if last is None or at > last else last
+            person["updated_at"] = at
+            return True
+        if etype in SUPPRESSING_EVENTS:
+            batch.suppressions.append(
+                {
+                    "customer_id": person["id"],
+                    "channel": "email",
+                    "reason": SUPPRESSING_EVENTS[etype],
+                    "created_at": at,
+                }
+            )
+        return False
+
+    def _apply_rules(
+        self,
+        person: dict[str, Any],
+        etype: str,
+        ctx: dict[str, Any],
+        at: datetime,
+        batch: _Batch,
+        reason: str,
+    ) -> None:
+        best: str | None = None
+        for rule in self._rules_by_event.get(etype, []):
+            if rule.when and not truthy(rule.when, ctx):
+                continue
+            if self.lifecycle.rank(rule.stage) > self.lifecycle.rank(best or person.get("stage")):
+                best = rule.stage
+        if best:
+            self._change_stage(person, best, at, batch, reason)
+
+    def _change_stage(
+        self, person: dict[str, Any], stage: str, at: datetime, batch: _Batch, reason: str
+    ) -> None:
+        old = person.get("stage")
+        if old == stage:
+            return
+        person["stage"] = stage
+        person["updated_at"] = at
+        if person["id"] not in batch.customers_new:
+            batch.customers_dirty[person["id"]] = person
+        batch.stages.append(
+            {
+                "customer_id": person["id"],
+                "from_stage": old,
+                "to_stage": stage,
+                "at": at,
+                "reason": reason,
+            }
+        )
+        batch.events.append(
+            {
+                "id": f"stage:{person['id']}:{stage}:{iso(at)}:{len(batch.events)}",
+                "type": STAGE_ENTERED,
+                "customer_id": person["id"],
+                "occurred_at": at,
+                "received_at": self.clock.now(),
+                "data": {"stage": stage, "from": old},
+                "source": "engine",
+            }
+        )
+
+    def _maybe_resume(
+        self,
+        plan: Plan,
+        enr: dict[str, Any],
+        event: dict[str, Any],
+        view: dict[str, Any],
+        at: datetime,
+        batch: _Batch,
+    ) -> None:
+        waiting_step = (enr.get("vars") or {}).get("waiting_step")
+        if not waiting_step or not plan.has_step(waiting_step):
+            return
+        step = plan.step(waiting_step)
+        data = event.get("data") or {}
+        if isinstance(step, SurveyStep):
+            if data.get("journey") != plan.journey or data.get("step") != step.id:
+                return
+            answers = dict((enr.get("vars") or {}).get("answers", {}))
+            score = int(data["score"])
+            category = nps_category(score) if step.survey == "nps" else csat_category(score)
+            answers[step.id] = {
+                "score": score,
+                "category": category,
+                "comment": data.get("comment"),
+            }
+            enr["vars"] = dict(enr.get("vars") or {}, answers=answers)
+        elif isinstance(step, WaitForStep):
+            if step.when:
+                ctx = expression_context(
+                    view,
+                    event=event_view(event),
+                    answers=(enr.get("vars") or {}).get("answers", {}),
+                    now=at,
+                    journey={"id": plan.journey, "name": plan.name},
+                )
+                if not truthy(step.when, ctx):
+                    return
+        else:
+            return
+        outcome = decide.resume(step, enr.get("vars") or {}, at)
+        self._apply_outcome(enr, outcome, at, batch)
+
+    def _record_answer(
+        self, event: dict[str, Any], active: list[dict[str, Any]], batch: _Batch
+    ) -> None:
+        data = event.get("data") or {}
+        journey, step_id = str(data.get("journey")), str(data.get("step"))
+        plan = self.plans.get(journey)
+        kind = "nps"
+        if plan and plan.has_step(step_id) and isinstance(plan.step(step_id), SurveyStep):
+            kind = plan.step(step_id).survey  # type: ignore[attr-defined]
+        score = int(data["score"])
+        enrollment_id = next(
+            (e["id"] for e in active if e["journey"] == journey and e.get("id")), None
+        )
+        batch.answers.append(
+            {
+                "event_id": event["id"],
+                "enrollment_id": enrollment_id,
+                "customer_id": event["customer_id"],
+                "journey": journey,
+                "step": step_id,
+                "kind": kind,
+                "score": score,
+                "category": nps_category(score) if kind == "nps" else csat_category(score),
+                "comment": data.get("comment"),
+                "answered_at": event["occurred_at"],
+            }
+        )
+
+    def _enroll(
+        self,
+        plan: Plan,
+        cid: str,
+        at: datetime,
+        event: dict[str, Any],
+        active: dict[str, list[dict[str, Any]]],
+        batch: _Batch,
+        trigger_key: str | None,
+    ) -> bool:
+        if any(e["journey"] == plan.journey for e in active.get(cid, [])):
+            return False
+        count, last_end = batch.past.get((plan.journey, cid), (0, None))
+        if count and plan.re_entry == "never":
+            return False
+        if (
+            count
+            and plan.re_entry == "after_exit"
+            and plan.cooldown_seconds
+            and last_end is not None
+            and at < last_end + timedelta(seconds=plan.cooldown_seconds)
+        ):
+            return False
+        enr = {
+            "journey": plan.journey,
+            "version": plan.version,
+            "customer_id": cid,
+            "status": decide.ACTIVE,
+            "step": plan.start,
+            "wake_at": at,
+            "waiting_for": None,
+            "vars": {"event": event} if event else {},
+            "trigger_key": trigger_key,
+            "entered_at": at,
+            "ended_at": None,
+            "exit_reason": None,
+            "converted_at": None,
+        }
+        active[cid].append(enr)
+        batch.past[(plan.journey, cid)] = (count + 1, last_end)
+        batch.enrollments_new.append(enr)
+        if plan.goal:
+            batch.unconverted[cid].append(enr)
+        return True
+
+    def _end(
+        self, enr: dict[str, Any], status: str, reason: str | None, at: datetime, batch: _Batch
+    ) -> None:
+        enr.update(status=status, exit_reason=reason, ended_at=at, wake_at=None, waiting_for=None)
+        key = (enr["journey"], enr["customer_id"])
+        count, _ = batch.past.get(key, (1, None))
+        batch.past[key] = (count, at)
+        self._touch(enr, batch)
+        self._history(
+            enr,
+            enr["step"],
+            f"exit_on {reason}" if status == decide.EXITED else "completed",
+            at,
+            batch,
+        )
+
+    def _touch(self, enr: dict[str, Any], batch: _Batch) -> None:
+        if "id" in enr:
+            batch.enrollments_dirty[enr["id"]] = enr
+
+    def _history(
+        self, enr: dict[str, Any], step: str, outcome: str, at: datetime, batch: _Batch
+    ) -> None:
+        if "id" in enr:
+            batch.history.append(
+                {
+                    "enrollment_id": enr["id"],
+                    "journey": enr["journey"],
+                    "step": step,
+                    "at": at,
+                    "outcome": outcome[:200],
+                }
+            )
+        else:
+            batch.new_history.append((id(enr), enr["journey"], step, at, outcome[:200]))
+
+    def _apply_outcome(
+        self, enr: dict[str, Any], out: decide.Outcome, at: datetime, batch: _Batch
+    ) -> None:
+        enr["step"] = out.step
+        enr["wake_at"] = out.wake_at
+        enr["waiting_for"] = out.waiting_for
+        enr["vars"] = out.vars
+        if out.ended:
+            enr.update(
+                status=out.status,
+                exit_reason=out.exit_reason,
+                ended_at=at,
+                wake_at=None,
+                waiting_for=None,
+            )
+        self._touch(enr, batch)
+        for step_id, label in out.history:
+            self._history(enr, step_id, label, at, batch)
+
+    # ------------------------------------------------------------------ triggers by time
+
+    def sweep_triggers(self, journey: str | None = None) -> int:
+        """Run date and schedule triggers due between their last sweep and now."""
+        enrolled = 0
+        for plan in self.plans.values():
+            if journey and plan.journey != journey:
+                continue
+            if isinstance(plan.trigger, DateTrigger):
+                enrolled += self._sweep_date(plan)
+            elif isinstance(plan.trigger, ScheduleTrigger):
+                enrolled += self._sweep_schedule(plan)
+        return enrolled
+
+    def start_cursors(self, at: datetime) -> None:
+        """Sweep date and schedule triggers from ``at`` on (no backfill before it)."""
+        with self.db.begin() as conn:
+            for plan in self.plans.values():
+                if isinstance(plan.trigger, DateTrigger | ScheduleTrigger):
+                    if repo.get_state(conn, f"trigger:{plan.journey}") is None:
+                        repo.set_state(conn, f"trigger:{plan.journey}", at)
+
+    def _cursor(self, conn: Connection, plan: Plan, now: datetime) -> datetime:
+        last = repo.get_state(conn, f"trigger:{plan.journey}")
+        return last if last is not None else now
+
+    def _sweep_date(self, plan: Plan) -> int:
+        trigger = plan.trigger
+        assert isinstance(trigger, DateTrigger)
+        now = self.clock.now()
+        with self.db.begin() as conn:
+            since = self._cursor(conn, plan, now)
+            if since >= now:
+                repo.set_state(conn, f"trigger:{plan.journey}", now)
+                return 0
+            batch = _Batch()
+            candidates: list[tuple[dict[str, Any], datetime, Any]] = []
+            default_tz = plan.timezone or self.settings.timezone
+            for tz_name in repo.customer_timezones(conn):
+                tz = zone(tz_name, default_tz)
+                for day, instant in fire_instants(
+                    tz, trigger.at_minutes, trigger.offset_seconds, since, now
+                ):
+                    keys = month_days_on(day, self.settings.feb29)
+                    if trigger.field == "birthday":
+                        rows = repo.customers_with_birthday(conn, tz_name, False, keys)
+                    else:
+                        rows = self._customers_with_date_attr(conn, trigger.field, tz_name, keys)
+                    candidates.extend((row, instant, day) for row in rows)
+            enrolled = self._enroll_many(conn, plan, candidates, batch, kind="date")
+            self._write(conn, batch, now)
+            repo.set_state(conn, f"trigger:{plan.journey}", now)
+        return enrolled
+
+    def _customers_with_date_attr(
+        self, conn: Connection, field_name: str, tz_name: str | None, keys: list[str]
+    ) -> list[dict[str, Any]]:
+        found = []
+        for chunk in repo.iter_customers(conn):
+            for row in chunk:
+                value = str(
+                    (row.get("attributes") or {}).get(field_name) or row.get(field_name) or ""
+                )
+                if row.get("timezone") == tz_name and value[5:10] in keys:
+                    found.append(row)
+        return found
+
+    def _sweep_schedule(self, plan: Plan) -> int:
+        trigger = plan.trigger
+        assert isinstance(trigger, ScheduleTrigger)
+        now = self.clock.now()
+        tz = zone(plan.timezone, self.settings.timezone)
+        enrolled = 0
+        with self.db.begin() as conn:
+            since = self._cursor(conn, plan, now)
+            fires = []
+            it = croniter(trigger.cron, since.astimezone(tz))
+            while True:
+                fire = as_utc(it.get_next(datetime))
+                if fire > now:
+                    break
+                fires.append(fire)
+            for fire in fires:
+                batch = _Batch()
+                for chunk in repo.iter_customers(conn):
+                    matched = []
+                    for row in chunk:
+                        ctx = expression_context(
+                            customer_view(row),
+                            event={},
+                            answers={},
+                            now=fire,
+                            journey={"id": plan.journey, "name": plan.name},
+                        )
+                        if trigger.segment is None or truthy(trigger.segment, ctx):
+                            matched.append((row, fire, None))
+                    enrolled += self._enroll_many(conn, plan, matched, batch, kind="schedule")
+                self._write(conn, batch, now)
+            repo.set_state(conn, f"trigger:{plan.journey}", now)
+        return enrolled
+
+    def _enroll_many(
+        self,
+        conn: Connection,
+        plan: Plan,
+        candidates: list[tuple[dict[str, Any], datetime, Any]],
+        batch: _Batch,
+        kind: str,
+    ) -> int:
+        if not candidates:
+            return 0
+        ids = [row["id"] for row, _, _ in candidates]
+        active: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        for enr in repo.active_enrollments(conn, ids):
+            active[enr["customer_id"]].append(enr)
+        batch.past.update(repo.enrollment_history(conn, ids, [plan.journey]))
+        enrolled = 0
+        for row, instant, day in candidates:
+            if kind == "date":
+                key = str(day.year)
+                event = {
+                    "type": "date",
+                    "occurred_at": iso(instant),
+                    "data": {"date": day.isoformat()},
+                }
+            else:
+                key = instant.strftime("%Y%m%dT%H%M")
+                event = {"type": "schedule", "occurred_at": iso(instant), "data": {}}
+            enrolled += self._enroll(
+                plan, row["id"], instant, event, active, batch, trigger_key=key
+            )
+        return enrolled
+
+    # ------------------------------------------------------------------ advance
+
+    def due_steps(self, journey: str | None = None) -> list[tuple[str, str]]:
+        """(journey, step) pairs with enrollments due now."""
+        with self.db.connect() as conn:
+            return repo.due_steps(conn, self.clock.now(), journey)
+
+    def advance(self, journey: str | None = None, max_rounds: int = 10_000) -> StepReport:
+        """Advance every due enrollment step by step until each waits or ends."""
+        report = StepReport()
+        for _ in range(max_rounds):
+            pairs = self.due_steps(journey)
+            if not pairs:
+                break
+            for j, s in pairs:
+                while True:
+                    n = self.advance_step(j, s)
+                    report.add(j, s, n)
+                    if n < self.batch_size:
+                        break
+        return report
+
+    def advance_step(self, journey: str, step: str, limit: int | None = None) -> int:
+        """Run ``step`` of ``journey`` for one batch of due enrollments; returns how many."""
+        now = self.clock.now()
+        with self.db.begin() as conn:
+            rows = repo.claim_due(conn, journey, step, now, limit or self.batch_size)
+            if not rows:
+                return 0
+            batch = _Batch()
+            people = repo.load_customers(conn, {r["customer_id"] for r in rows})
+            for enr in rows:
+                self._advance_one(conn, enr, people, batch)
+            self._write(conn, batch, now)
+        return len(rows)
+
+    def _advance_one(
+        self,
+        conn: Connection,
+        enr: dict[str, Any],
+        people: dict[str, dict[str, Any]],
+        batch: _Batch,
+    ) -> None:
+        at = enr["wake_at"]
+        step_id = enr["step"]
+        plan = self.plan_for(conn, enr["journey"], enr["version"])
+        person = people.get(enr["customer_id"])
+        if plan is None or person is None:
+            self._end(enr, decide.EXITED, "error: plan version or customer missing", at, batch)
+            return
+        if step_id == END:
+            enr.update(status=decide.COMPLETED, ended_at=at, wake_at=None, waiting_for=None)
+            enr["vars"] = {k: v for k, v in (enr.get("vars") or {}).items() if k != "waiting_step"}
+            self._touch(enr, batch)
+            self._history(enr, END, "completed", at, batch)
+            return
+        if not plan.has_step(step_id):
+            self._end(enr, decide.EXITED, f"error: step {step_id!r} not in version", at, batch)
+            return
+        step = plan.step(step_id)
+        vars_ = enr.get("vars") or {}
+        if enr.get("waiting_for"):
+            # A wait_for/survey deadline passed: record the timeout on the waiting step.
+            self._history(enr, vars_.get("waiting_step", step_id), "timed out", at, batch)
+            enr["waiting_for"] = None
+        view = customer_view(person)
+        ctx = expression_context(
+            view,
+            event=vars_.get("event"),
+            answers=vars_.get("answers", {}),
+            now=at,
+            journey={"id": plan.journey, "name": plan.name},
+        )
+        ctx["variant"] = vars_.get("variants", {})
+        out = decide.run_step(
+            plan,
+            step,
+            customer_id=person["id"],
+            vars_=vars_,
+            context=ctx,
+            at=at,
+            customer_tz=person.get("timezone") or None,
+        )
+        if out.messages:
+            sent = dict(out.vars.get("sent", {}))
+            for intent in out.messages:
+                sent[intent.step] = sent.get(intent.step, 0) + 1
+            out.vars["sent"] = sent
+        self._apply_outcome(enr, out, at, batch)
+        for intent in out.messages:
+            batch.outbox.append(self._render(enr, intent, person, ctx, at, plan))
+        if out.set_attributes:
+            attrs = dict(person.get("attributes") or {})
+            for key, value in out.set_attributes.items():
+                attrs[key] = self._template_value(value, ctx)
+            person["attributes"] = attrs
+            person["updated_at"] = at
+            batch.customers_dirty[person["id"]] = person
+        if out.stage:
+            self._change_stage(person, out.stage, at, batch, reason=f"{plan.journey}.{step_id}")
+        for event_type, data in out.emits:
+            batch.events.append(
+                {
+                    "id": f"emit:{enr['id']}:{step_id}:{out.vars.get('sent', {}).get(step_id, 0)}:{iso(at)}",
+                    "type": event_type,
+                    "customer_id": person["id"],
+                    "occurred_at": at,
+                    "received_at": self.clock.now(),
+                    "data": {k: self._template_value(v, ctx) for k, v in data.items()},
+                    "source": f"journey:{plan.journey}",
+                }
+            )
+
+    @staticmethod
+    def _template_value(value: Any, ctx: dict[str, Any]) -> Any:
+        if isinstance(value, str) and "{{" in value:
+            if (
+                value.strip().startswith("{{")
+                and value.strip().endswith("}}")
+                and value.count("{{") == 1
+            ):
+                return evaluate(value.strip()[2:-2].strip(), ctx)
+            return ENV.from_string(value).render(ctx)
+        return value
+
+    # ------------------------------------------------------------------ render
+
+    def _render(
+        self,
+        enr: dict[str, Any],
+        intent: decide.MessageIntent,
+        person: dict[str, Any],
+        ctx: dict[str, Any],
+        at: datetime,
+        plan: Plan,
+    ) -> dict[str, Any]:
+        locale = person.get("locale") or self.settings.default_locale
+        channel, recipient = intent.channel, person.get("email")
+        status, error = "pending", None
+        if intent.kind == "notify":
+            team = self.settings.teams.get(intent.team or "", {})
+            channel = team.get("channel", "console")
+            recipient = team.get("address") or team.get("url") or intent.team
+            locale = self.settings.default_locale
+        elif channel == "email":
+            if not person.get("email"):
+                status, error = "suppressed", "no email address"
+            elif not person.get("email_opt_in", True):
+                status, error = "suppressed", "no consent (email_opt_in is false)"
+        attempt = int((enr.get("vars") or {}).get("sent", {}).get(intent.step, 1))
+        row: dict[str, Any] = {
+            "enrollment_id": enr["id"],
+            "step": intent.step,
+            "attempt": attempt,
+            "journey": plan.journey,
+            "customer_id": person["id"],
+            "kind": intent.kind,
+            "template": intent.template,
+            "channel": channel,
+            "locale": "",
+            "recipient": recipient,
+            "subject": None,
+            "html": None,
+            "text": None,
+            "status": status,
+            "due_at": at,
+            "created_at": self.clock.now(),
+            "error": error,
+        }
+        if status != "pending":
+            return row
+        mctx = dict(ctx)
+        mctx["unsubscribe_url"] = unsubscribe_url(
+            self.settings.base_url, self.settings.survey_secret, person["id"]
+        )
+        if intent.kind == "survey":
+            mctx["survey_url"] = survey_url(
+                self.settings.base_url,
+                self.settings.survey_secret,
+                enr["id"],
+                plan.journey,
+                intent.step,
+                person["id"],
+            )
+        try:
+            template = self.templates.for_locale(intent.template, locale)
+            message = template.render(mctx)
+            subject = message.subject
+            if intent.subject:
+                subject = " ".join(ENV.from_string(intent.subject).render(mctx).split())
+            row.update(
+                locale=template.source.locale, subject=subject, html=message.html, text=message.text
+            )
+        except (TemplateError, ExpressionError) as exc:
+            row.update(status="failed", error=f"template {intent.template}: {exc}"[:1000])
+        except Exception as exc:  # a marketer's subject override may raise anything
+            row.update(
+                status="failed",
+                error=f"template {intent.template}: {type(exc).__name__}: {exc}"[:1000],
+            )
+        return row
+
+    # ------------------------------------------------------------------ write
+
+    def _write(self, conn: Connection, batch: _Batch, now: datetime) -> None:
+        """Apply a batch in a handful of statements (the caller's transaction)."""
+        repo.insert_customers(conn, list(batch.customers_new.values()))
+        repo.update_customers(
+            conn, [p for p in batch.customers_dirty.values() if p["id"] not in batch.customers_new]
+        )
+        repo.add_suppressions(conn, batch.suppressions)
+        repo.add_stage_history(conn, batch.stages)
+        if batch.enrollments_new:
+            ids = repo.insert_enrollments(conn, batch.enrollments_new)
+            for enr, new_id in zip(batch.enrollments_new, ids, strict=True):
+                enr["id"] = new_id
+            by_obj = {id(e): e for e in batch.enrollments_new}
+            for obj, journey, step, at, outcome in batch.new_history:
+                enr = by_obj.get(obj)
+                if enr is not None and enr.get("id") is not None:
+                    batch.history.append(
+                        {
+                            "enrollment_id": enr["id"],
+                            "journey": journey,
+                            "step": step,
+                            "at": at,
+                            "outcome": outcome,
+                        }
+                    )
+        repo.update_enrollments(
+            conn, [e for e in batch.enrollments_dirty.values() if e.get("id") is not None]
+        )
+        repo.set_converted(conn, batch.conversions)
+        repo.add_step_runs(conn, batch.history)
+        repo.add_survey_answers(conn, batch.answers)
+        if batch.outbox:
+            self._apply_consent(conn, batch.outbox)
+            repo.add_outbox(conn, batch.outbox)
+        repo.insert_events(conn, batch.events)
+
+    def _apply_consent(self, conn: Connection, rows: list[dict[str, Any]]) -> None:
+        """Suppressions and frequency caps, checked once per batch."""
+        email_rows = [
+            r
+            for r in rows
+            if r["channel"] == "email" and r["kind"] != "notify" and r["status"] == "pending"
+        ]
+        if not email_rows:
+            return
+        blocked = repo.suppressed_customers(conn, [r["customer_id"] for r in email_rows], "email")
+        cap, per = self.settings.frequency_cap_messages, self.settings.frequency_cap_seconds
+        counts: dict[str, int] = {}
+        if cap and per:
+            since = min(r["due_at"] for r in email_rows) - timedelta(seconds=per)
+            counts = repo.recent_message_counts(conn, [r["customer_id"] for r in email_rows], since)
+        for row in email_rows:
+            if row["customer_id"] in blocked:
+                row.update(
+                    status="suppressed", error="unsubscribed or bounced", html=None, text=None
+                )
+            elif cap and per and row["kind"] == "send":
+                counts[row["customer_id"]] = counts.get(row["customer_id"], 0) + 1
+                if counts[row["customer_id"]] > cap:
+                    row.update(status="suppressed", error=f"frequency cap: {cap} per {per}s")
+
+    # ------------------------------------------------------------------ time
+
+    def next_event_time(self) -> datetime | None:
+        """The next instant anything is scheduled to happen after now (for virtual time)."""
+        now = self.clock.now()
+        candidates: list[datetime] = []
+        with self.db.connect() as conn:
+            for value in (repo.next_pending_event_time(conn, now), repo.next_wake_time(conn, now)):
+                if value:
+                    candidates.append(value)
+            tzs = None
+            for plan in self.plans.values():
+                trigger = plan.trigger
+                if isinstance(trigger, DateTrigger):
+                    if tzs is None:
+                        tzs = repo.customer_timezones(conn)
+                    for tz_name in tzs:
+                        tz = zone(tz_name, plan.timezone or self.settings.timezone)
+                        candidates.append(
+                            next_fire_instant(tz, trigger.at_minutes, trigger.offset_seconds, now)
+                        )
+                elif isinstance(trigger, ScheduleTrigger):
+                    tz = zone(plan.timezone, self.settings.timezone)
+                    candidates.append(
+                        as_utc(croniter(trigger.cron, now.astimezone(tz)).get_next(datetime))
+                    )
+        return min(candidates) if candidates else None
+
+    def pending_work(self) -> bool:
+        """Whether events or enrollments are due now."""
+        now = self.clock.now()
+        with self.db.connect() as conn:
+            return bool(repo.pending_event_count(conn, now) or repo.due_steps(conn, now))
+
+
+def quiesce(engine: Engine, max_rounds: int = 1000) -> dict[str, int]:
+    """Process events, sweep triggers and advance until nothing is due at this instant."""
+    totals: dict[str, int] = defaultdict(int)
+    for _ in range(max_rounds):
+        events = engine.process_events()
+        swept = engine.sweep_triggers()
+        report = engine.advance()
+        totals["events"] += events
+        totals["enrolled_by_time"] += swept
+        for key, n in report.counts.items():
+            totals[key] += n
+        if not events and not swept and not report.total and not engine.pending_work():
+            break
+    return dict(totals)
+
+
+def iter_chunks(items: Iterable[Any], size: int) -> Iterable[list[Any]]:
+    """Lists of up to ``size`` items."""
+    chunk: list[Any] = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk

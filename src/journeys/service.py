@@ -1,0 +1,377 @@
+"""The facade every shell uses (CLI, APScheduler runner, Prefect flows, web).
+
+``JourneyService.open(...)`` loads and validates the project, opens (and migrates) the store
+and builds the engine. Its methods are the core operations of DESIGN §4: ingest, process
+events, sweep date/schedule triggers, advance, dispatch.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine
+
+from journeys.channels.base import ChannelError, ChannelRegistry, OutboundMessage, SendResult
+from journeys.channels.console import ConsoleChannel
+from journeys.clock import Clock, SystemClock
+from journeys.runtime.engine import Engine as JourneyEngine
+from journeys.runtime.engine import StepReport, iter_chunks, quiesce
+from journeys.runtime.records import (
+    CREATING_EVENTS,
+    RecordError,
+    normalise_customer,
+    normalise_event,
+)
+from journeys.spec import Project, load_project
+from journeys.store import db as store_db
+from journeys.store import repository as repo
+
+INGEST_CHUNK = 5000
+STANDARD_CHANNELS = ("email", "sms", "push", "webhook", "console")
+
+
+def default_channels() -> ChannelRegistry:
+    """Every standard channel name on the console (real providers are configured on top)."""
+    console = ConsoleChannel()
+    return ChannelRegistry({name: console for name in STANDARD_CHANNELS})
+
+
+class ProjectInvalid(Exception):
+    """The specs have errors; ``diagnostics`` says which (``file:line:col: message [code]``)."""
+
+    def __init__(self, project: Project) -> None:
+        self.project = project
+        lines = [d.render() if hasattr(d, "render") else str(d) for d in project.diagnostics]
+        super().__init__("the journey specs have errors:\n" + "\n".join(lines))
+
+
+@dataclass
+class RecordReport:
+    """The outcome of importing or ingesting a file: counts and every bad record by line."""
+
+    accepted: int = 0
+    duplicates: int = 0
+    unchanged: int = 0
+    errors: list[tuple[int, str]] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """No bad records."""
+        return not self.errors
+
+
+IngestReport = RecordReport
+
+
+class BadLine:
+    """A line that could not even be parsed (placeholder carrying the parse error)."""
+
+    def __init__(self, message: str) -> None:
+        self.message = message
+
+
+def read_records(path: Path) -> Iterator[Any]:
+    """Records of a JSON Lines or CSV file, one per line; unparsable lines yield :class:`BadLine`.
+
+    Blank lines are yielded as None so that positions stay line numbers.
+    """
+    if path.suffix.lower() == ".csv":
+        with path.open(newline="", encoding="utf-8-sig") as handle:
+            reader = csv.DictReader(handle)
+            if not reader.fieldnames or "id" not in reader.fieldnames:
+                yield BadLine(f"the header has no 'id' column (found: {reader.fieldnames})")
+                return
+            yield None  # the header line
+            for row in reader:
+                if None in row:
+                    yield BadLine(f"{len(row[None])} more value(s) than header columns")  # type: ignore[index]
+                    continue
+                yield {k: v for k, v in row.items() if v not in (None, "")}
+        return
+    with path.open(encoding="utf-8") as handle:
+        for line in handle:
+            text = line.strip()
+            if not text:
+                yield None
+                continue
+            try:
+                yield json.loads(text)
+            except json.JSONDecodeError as exc:
+                yield BadLine(f"not valid JSON: {exc.msg} at column {exc.colno}")
+
+
+class JourneyService:
+    """Core operations over one store and one project. Cheap to call often; not thread-safe."""
+
+    def __init__(
+        self,
+        db: Engine,
+        project: Project,
+        *,
+        clock: Clock | None = None,
+        channels: ChannelRegistry | None = None,
+        worker_id: str | None = None,
+        batch_size: int = 2000,
+    ) -> None:
+        if not project.ok:
+            raise ProjectInvalid(project)
+        self.db = db
+        self.project = project
+        self.clock = clock or SystemClock()
+        self.channels = channels if channels is not None else default_channels()
+        self.worker_id = worker_id or f"{os.uname().nodename}:{os.getpid()}"
+        self.engine = JourneyEngine(
+            db,
+            project.plans,
+            lifecycle=project.lifecycle,
+            settings=project.settings,
+            templates=project.templates,
+            clock=self.clock,
+            batch_size=batch_size,
+        )
+
+    @classmethod
+    def open(
+        cls,
+        database_url: str | None = None,
+        specs: str | Path = "journey_specs",
+        templates: str | Path | None = None,
+        clock: Clock | None = None,
+        worker_id: str | None = None,
+        channels: ChannelRegistry | None = None,
+        batch_size: int = 2000,
+    ) -> JourneyService:
+        """Load the project, open and migrate the store, and build the engine."""
+        project = load_project([Path(specs)], templates_dir=templates)
+        db = store_db.open_store(database_url)
+        return cls(
+            db, project, clock=clock, channels=channels, worker_id=worker_id, batch_size=batch_size
+        )
+
+    def close(self) -> None:
+        """Release database connections."""
+        self.db.dispose()
+
+    # ------------------------------------------------------------------ import / ingest
+
+    def import_customers(self, records: Iterable[Any], first_line: int = 1) -> RecordReport:
+        """Upsert customer profiles (CSV/JSONL records). Importing the same file twice changes
+        nothing; bad records are reported by line and skipped, good ones kept."""
+        report = RecordReport()
+        now = self.clock.now()
+        numbered = ((first_line + i, r) for i, r in enumerate(records))
+        for chunk in iter_chunks((x for x in numbered if x[1] is not None), INGEST_CHUNK):
+            good: dict[str, dict[str, Any]] = {}
+            for line, raw in chunk:
+                if isinstance(raw, BadLine):
+                    report.errors.append((line, raw.message))
+                    continue
+                if not isinstance(raw, Mapping):
+                    report.errors.append((line, "a customer must be a JSON object or CSV row"))
+                    continue
+                try:
+                    good[str(raw.get("id", "")).strip() or "?"] = normalise_customer(raw)
+                except RecordError as exc:
+                    report.errors.append((line, str(exc)))
+            with self.db.begin() as conn:
+                existing = repo.load_customers(conn, good)
+                new_rows, changed = [], []
+                for cid, rec in good.items():
+                    old = existing.get(cid)
+                    if old is None:
+                        row = self.engine._new_customer(cid, now)  # noqa: SLF001
+                        row.update(rec)
+                        new_rows.append(row)
+                        continue
+                    merged = dict(old)
+                    attrs = dict(old.get("attributes") or {})
+                    attrs.update(rec.pop("attributes", {}))
+                    merged.update(rec)
+                    merged["attributes"] = attrs
+                    if merged != old:
+                        merged["updated_at"] = now
+                        changed.append(merged)
+                    else:
+                        report.unchanged += 1
+                repo.insert_customers(conn, new_rows)
+                repo.update_customers(conn, changed)
+            report.accepted += len(new_rows) + len(changed)
+        return report
+
+    def ingest(
+        self, records: Iterable[Any], source: str = "api", first_line: int = 1
+    ) -> RecordReport:
+        """Store events, deduplicated by id. Bad records are reported by position and skipped;
+        good ones are kept. Matching happens in :meth:`process_events`."""
+        report = RecordReport()
+        now = self.clock.now()
+        numbered = ((first_line + i, r) for i, r in enumerate(records))
+        created: set[str] = set()
+        for chunk in iter_chunks((x for x in numbered if x[1] is not None), INGEST_CHUNK):
+            parsed: list[tuple[int, dict[str, Any]]] = []
+            for line, raw in chunk:
+                if isinstance(raw, BadLine):
+                    report.errors.append((line, raw.message))
+                    continue
+                try:
+                    parsed.append((line, normalise_event(raw)))
+                except RecordError as exc:
+                    report.errors.append((line, str(exc)))
+            with self.db.begin() as conn:
+                known = repo.existing_customer_ids(conn, {e["customer_id"] for _, e in parsed})
+                stored = repo.existing_event_ids(conn, {e["id"] for _, e in parsed})
+                rows, seen = [], set()
+                for line, event in parsed:
+                    cid = event["customer_id"]
+                    if event["type"] in CREATING_EVENTS:
+                        created.add(cid)
+                    elif cid not in known and cid not in created:
+                        report.errors.append(
+                            (
+                                line,
+                                f"unknown customer {cid!r}: import it first "
+                                "(journeys import customers) or send customer.updated",
+                            )
+                        )
+                        continue
+                    if event["id"] in stored or event["id"] in seen:
+                        report.duplicates += 1
+                        continue
+                    seen.add(event["id"])
+                    rows.append({**event, "received_at": now, "source": source})
+                repo.insert_events(conn, rows)
+            report.accepted += len(rows)
+        return report
+
+    # ------------------------------------------------------------------ core operations
+
+    def process_events(self, limit: int | None = None) -> int:
+        """Match pending events (enroll, resume waits, exits, goals, stage rules)."""
+        return self.engine.process_events(limit)
+
+    def sweep_triggers(self, journey: str | None = None) -> int:
+        """Date and schedule triggers due up to now; returns new enrollments."""
+        return self.engine.sweep_triggers(journey)
+
+    def due_steps(self, journey: str) -> list[str]:
+        """Step ids of ``journey`` that have due enrollments."""
+        return [s for _, s in self.engine.due_steps(journey)]
+
+    def advance_step(self, journey: str, step: str, limit: int | None = None) -> int:
+        """Run one step for a batch of its due enrollments."""
+        return self.engine.advance_step(journey, step, limit)
+
+    def advance(self, journey: str | None = None) -> dict[str, int]:
+        """Advance every due enrollment until it waits or ends: ``journey.step`` → count."""
+        report: StepReport = self.engine.advance(journey)
+        return dict(report.counts)
+
+    def dispatch(self, limit: int = 1000) -> int:
+        """Send due outbox messages through their channels, each exactly once."""
+        sent_total = 0
+        while True:
+            now = self.clock.now()
+            with self.db.begin() as conn:
+                rows = repo.claim_outbox(conn, now, limit)
+                if not rows:
+                    break
+                results: list[dict[str, Any]] = []
+                by_channel: dict[str, list[dict[str, Any]]] = {}
+                for row in rows:
+                    by_channel.setdefault(row["channel"], []).append(row)
+                for name, group in by_channel.items():
+                    results.extend(self._send_group(name, group, now))
+                repo.finish_outbox(conn, results)
+            sent_total += sum(1 for r in results if r["status"] == "sent")
+            if len(rows) < limit:
+                break
+        return sent_total
+
+    def _send_group(
+        self, name: str, rows: list[dict[str, Any]], now: datetime
+    ) -> list[dict[str, Any]]:
+        try:
+            channel = self.channels.get_channel(name)
+        except KeyError as exc:
+            return [_result(r, "failed", now, error=str(exc)) for r in rows]
+        messages = [
+            OutboundMessage(
+                outbox_id=r["id"],
+                customer_id=r["customer_id"],
+                journey=r["journey"],
+                step=r["step"],
+                template=r["template"],
+                channel=r["channel"],
+                recipient=r["recipient"],
+                subject=r["subject"] or "",
+                html=r["html"] or "",
+                text=r["text"] or "",
+                locale=r["locale"] or "",
+                due_at=r["due_at"],
+            )
+            for r in rows
+        ]
+        try:
+            outcomes: list[SendResult | ChannelError] = channel.send_batch(messages)
+        except ChannelError as exc:
+            outcomes = [exc] * len(rows)
+        results = []
+        for row, outcome in zip(rows, outcomes, strict=True):
+            if isinstance(outcome, ChannelError):
+                # Retryable errors stay pending for the next dispatch; others fail for good.
+                if outcome.retryable:
+                    continue
+                results.append(_result(row, "failed", now, error=str(outcome)))
+            else:
+                results.append(_result(row, "sent", now, provider_id=outcome.provider_id))
+        return results
+
+    def tick(self) -> dict[str, int]:
+        """Everything due now: events, time triggers, advancing, then dispatch."""
+        totals = quiesce(self.engine)
+        totals["dispatched"] = self.dispatch()
+        return totals
+
+    def next_event_time(self) -> datetime | None:
+        """When something is next scheduled to happen (virtual-time stepping)."""
+        return self.engine.next_event_time()
+
+
+def _result(
+    row: Mapping[str, Any],
+    status: str,
+    now: datetime,
+    *,
+    provider_id: str | None = None,
+    error: str | None = None,
+) -> dict[str, Any]:
+    return {
+        "_id": row["id"],
+        "status": status,
+        "sent_at": now if status == "sent" else None,
+        "provider_id": provider_id,
+        "error": error,
+    }
+
+
+def records_from_text(text: str) -> list[Any]:
+    """Parse JSON Lines text (for tests and HTTP bodies) the way :func:`read_records` does."""
+    out: list[Any] = []
+    for line in io.StringIO(text):
+        stripped = line.strip()
+        if not stripped:
+            out.append(None)
+            continue
+        try:
+            out.append(json.loads(stripped))
+        except json.JSONDecodeError as exc:
+            out.append(BadLine(f"not valid JSON: {exc.msg} at column {exc.colno}"))
+    return out

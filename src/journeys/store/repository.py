@@ -1,0 +1,482 @@
+"""Repository functions: the only place the runtime's SQL lives.
+
+Like Prefect server's models, every function takes an open ``Connection`` and never commits:
+the caller owns the transaction (one per batch). Every function works on a set of rows with a
+constant number of statements, never one statement per customer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, bindparam, func, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from journeys.clock import as_utc
+from journeys.store.tables import (
+    customers,
+    enrollments,
+    events,
+    journey_versions,
+    outbox,
+    scheduler_state,
+    stage_history,
+    step_runs,
+    suppressions,
+    survey_answers,
+)
+
+# SQLite allows 32766 bound parameters per statement; stay well below with IN lists.
+IN_CHUNK = 5000
+
+CUSTOMER_COLUMNS = [c.name for c in customers.columns]
+ENROLLMENT_COLUMNS = [c.name for c in enrollments.columns]
+
+
+def _chunks(items: Sequence[Any], size: int = IN_CHUNK) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _insert(conn: Connection, table: Any) -> Any:
+    """An INSERT that can take ON CONFLICT DO NOTHING on both dialects."""
+    return (pg_insert if conn.dialect.name == "postgresql" else sqlite_insert)(table)
+
+
+def _utc_row(row: Mapping[str, Any]) -> dict[str, Any]:
+    # SQLite hands datetimes back naive; everything in journeys is aware UTC.
+    return {k: as_utc(v) if isinstance(v, datetime) else v for k, v in row.items()}
+
+
+def _locking(conn: Connection, stmt: Any) -> Any:
+    """``FOR UPDATE SKIP LOCKED`` on PostgreSQL (SQLite has one writer and ignores it)."""
+    if conn.dialect.name == "postgresql":
+        return stmt.with_for_update(skip_locked=True)
+    return stmt
+
+
+# --------------------------------------------------------------------------- customers
+
+
+def load_customers(conn: Connection, ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+    """Customers by id (missing ids are absent from the result)."""
+    wanted = sorted(set(ids))
+    found: dict[str, dict[str, Any]] = {}
+    for chunk in _chunks(wanted):
+        for row in conn.execute(select(customers).where(customers.c.id.in_(chunk))).mappings():
+            found[row["id"]] = _utc_row(row)
+    return found
+
+
+def existing_customer_ids(conn: Connection, ids: Iterable[str]) -> set[str]:
+    """Which of ``ids`` exist."""
+    wanted = sorted(set(ids))
+    found: set[str] = set()
+    for chunk in _chunks(wanted):
+        found.update(conn.scalars(select(customers.c.id).where(customers.c.id.in_(chunk))))
+    return found
+
+
+def insert_customers(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Insert new customers (full rows)."""
+    if rows:
+        conn.execute(customers.insert(), [dict(r) for r in rows])
+
+
+def update_customers(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Write back whole customer rows (by id) in one executemany."""
+    if not rows:
+        return
+    cols = [c for c in CUSTOMER_COLUMNS if c not in ("id", "created_at")]
+    stmt = (
+        update(customers)
+        .where(customers.c.id == bindparam("_id"))
+        .values({c: bindparam(c) for c in cols})
+    )
+    conn.execute(stmt, [{"_id": r["id"], **{c: r.get(c) for c in cols}} for r in rows])
+
+
+def customer_timezones(conn: Connection) -> list[str | None]:
+    """The distinct time zones customers have (None for customers without one)."""
+    return list(conn.scalars(select(customers.c.timezone).distinct()))
+
+
+def customers_with_birthday(
+    conn: Connection, timezone: str | None, include_null_tz: bool, month_days: Sequence[str]
+) -> list[dict[str, Any]]:
+    """Customers in ``timezone`` (and those without one if asked) with a birthday on a day."""
+    tz_clause = customers.c.timezone == timezone if timezone else customers.c.timezone.is_(None)
+    if include_null_tz and timezone:
+        tz_clause = or_(tz_clause, customers.c.timezone.is_(None))
+    stmt = select(customers).where(customers.c.birthday_md.in_(list(month_days)), tz_clause)
+    return [_utc_row(r) for r in conn.execute(stmt).mappings()]
+
+
+def iter_customers(conn: Connection, chunk: int = 5000) -> Iterable[list[dict[str, Any]]]:
+    """Every customer, in chunks, by keyset pagination on id (constant memory)."""
+    last = ""
+    while True:
+        rows = conn.execute(
+            select(customers).where(customers.c.id > last).order_by(customers.c.id).limit(chunk)
+        ).mappings()
+        batch = [_utc_row(r) for r in rows]
+        if not batch:
+            return
+        yield batch
+        last = batch[-1]["id"]
+
+
+def suppressed_customers(conn: Connection, ids: Iterable[str], channel: str) -> set[str]:
+    """Customers in ``ids`` suppressed (unsubscribed, bounced) on ``channel``."""
+    wanted = sorted(set(ids))
+    found: set[str] = set()
+    for chunk in _chunks(wanted):
+        found.update(
+            conn.scalars(
+                select(suppressions.c.customer_id).where(
+                    suppressions.c.customer_id.in_(chunk), suppressions.c.channel == channel
+                )
+            )
+        )
+    return found
+
+
+def add_suppressions(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Record unsubscribes/bounces; an existing (customer, channel) suppression is kept."""
+    if rows:
+        stmt = _insert(conn, suppressions).on_conflict_do_nothing()
+        conn.execute(stmt, [dict(r) for r in rows])
+
+
+def add_stage_history(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Record lifecycle stage changes."""
+    if rows:
+        conn.execute(stage_history.insert(), [dict(r) for r in rows])
+
+
+# --------------------------------------------------------------------------- events
+
+
+def existing_event_ids(conn: Connection, ids: Iterable[str]) -> set[str]:
+    """Which of ``ids`` are already stored (the idempotency check)."""
+    wanted = sorted(set(ids))
+    found: set[str] = set()
+    for chunk in _chunks(wanted):
+        found.update(conn.scalars(select(events.c.id).where(events.c.id.in_(chunk))))
+    return found
+
+
+def insert_events(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Store events; an id already stored is skipped (ON CONFLICT DO NOTHING)."""
+    if rows:
+        stmt = _insert(conn, events).on_conflict_do_nothing(index_elements=["id"])
+        conn.execute(stmt, [dict(r) for r in rows])
+
+
+def claim_pending_events(conn: Connection, now: datetime, limit: int) -> list[dict[str, Any]]:
+    """Unprocessed events that have occurred by ``now``, oldest first, locked for this batch."""
+    stmt = (
+        select(events)
+        .where(events.c.processed_at.is_(None), events.c.occurred_at <= now)
+        .order_by(events.c.occurred_at, events.c.seq)
+        .limit(limit)
+    )
+    return [_utc_row(r) for r in conn.execute(_locking(conn, stmt)).mappings()]
+
+
+def mark_events_processed(
+    conn: Connection, seqs: Sequence[int], now: datetime, errors: Mapping[int, str]
+) -> None:
+    """Mark a batch processed; events that could not be used keep their error."""
+    if not seqs:
+        return
+    stmt = (
+        update(events)
+        .where(events.c.seq == bindparam("_seq"))
+        .values(processed_at=bindparam("p"), error=bindparam("e"))
+    )
+    conn.execute(stmt, [{"_seq": s, "p": now, "e": errors.get(s)} for s in seqs])
+
+
+def next_pending_event_time(conn: Connection, after: datetime) -> datetime | None:
+    """When the next not-yet-due event occurs."""
+    value = conn.scalar(
+        select(func.min(events.c.occurred_at)).where(
+            events.c.processed_at.is_(None), events.c.occurred_at > after
+        )
+    )
+    return as_utc(value) if value else None
+
+
+def pending_event_count(conn: Connection, now: datetime) -> int:
+    """Events that are due and not yet processed."""
+    return (
+        conn.scalar(
+            select(func.count()).where(events.c.processed_at.is_(None), events.c.occurred_at <= now)
+        )
+        or 0
+    )
+
+
+# --------------------------------------------------------------------------- versions
+
+
+def save_versions(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Store compiled plans by (journey, version); known versions are left alone."""
+    if rows:
+        stmt = _insert(conn, journey_versions).on_conflict_do_nothing()
+        conn.execute(stmt, [dict(r) for r in rows])
+
+
+def load_version(conn: Connection, journey: str, version: str) -> dict[str, Any] | None:
+    """The stored plan dict of one journey version."""
+    return conn.scalar(
+        select(journey_versions.c.plan).where(
+            journey_versions.c.journey == journey, journey_versions.c.version == version
+        )
+    )
+
+
+# --------------------------------------------------------------------------- enrollments
+
+
+def active_enrollments(conn: Connection, customer_ids: Iterable[str]) -> list[dict[str, Any]]:
+    """Active enrollments of these customers, locked on PostgreSQL for this batch."""
+    wanted = sorted(set(customer_ids))
+    found: list[dict[str, Any]] = []
+    for chunk in _chunks(wanted):
+        stmt = (
+            select(enrollments)
+            .where(enrollments.c.status == "active", enrollments.c.customer_id.in_(chunk))
+            .order_by(enrollments.c.id)
+        )
+        if conn.dialect.name == "postgresql":
+            stmt = stmt.with_for_update()
+        found.extend(_utc_row(r) for r in conn.execute(stmt).mappings())
+    return found
+
+
+def enrollment_history(
+    conn: Connection, customer_ids: Iterable[str], journeys: Iterable[str]
+) -> dict[tuple[str, str], tuple[int, datetime | None]]:
+    """(journey, customer) → (how many enrollments ever, when the last one ended)."""
+    wanted = sorted(set(customer_ids))
+    names = sorted(set(journeys))
+    found: dict[tuple[str, str], tuple[int, datetime | None]] = {}
+    if not wanted or not names:
+        return found
+    for chunk in _chunks(wanted):
+        stmt = (
+            select(
+                enrollments.c.journey,
+                enrollments.c.customer_id,
+                func.count(),
+                func.max(enrollments.c.ended_at),
+            )
+            .where(enrollments.c.customer_id.in_(chunk), enrollments.c.journey.in_(names))
+            .group_by(enrollments.c.journey, enrollments.c.customer_id)
+        )
+        for journey, customer_id, count, ended in conn.execute(stmt):
+            found[(journey, customer_id)] = (count, as_utc(ended) if ended else None)
+    return found
+
+
+def unconverted_enrollments(
+    conn: Connection, customer_ids: Iterable[str], journeys: Iterable[str]
+) -> list[dict[str, Any]]:
+    """Enrollments (any status) in goal journeys that have not converted yet."""
+    wanted = sorted(set(customer_ids))
+    names = sorted(set(journeys))
+    found: list[dict[str, Any]] = []
+    if not names:
+        return found
+    for chunk in _chunks(wanted):
+        stmt = select(
+            enrollments.c.id,
+            enrollments.c.journey,
+            enrollments.c.version,
+            enrollments.c.customer_id,
+            enrollments.c.entered_at,
+        ).where(
+            enrollments.c.customer_id.in_(chunk),
+            enrollments.c.journey.in_(names),
+            enrollments.c.converted_at.is_(None),
+        )
+        found.extend(_utc_row(r) for r in conn.execute(stmt).mappings())
+    return found
+
+
+def insert_enrollments(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> list[int | None]:
+    """Insert new enrollments; returns their ids in order (None where a unique key said no:
+    already active, or this trigger key already used)."""
+    if not rows:
+        return []
+    stmt = (
+        _insert(conn, enrollments)
+        .on_conflict_do_nothing()
+        .returning(enrollments.c.id, enrollments.c.customer_id, enrollments.c.journey)
+    )
+    result = conn.execute(stmt, [dict(r) for r in rows])
+    got = {(r.journey, r.customer_id): r.id for r in result}
+    return [got.get((r["journey"], r["customer_id"])) for r in rows]
+
+
+def update_enrollments(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Write the new state of enrollments in one executemany."""
+    if not rows:
+        return
+    cols = [
+        "status",
+        "step",
+        "wake_at",
+        "waiting_for",
+        "vars",
+        "ended_at",
+        "exit_reason",
+        "converted_at",
+    ]
+    stmt = (
+        update(enrollments)
+        .where(enrollments.c.id == bindparam("_id"))
+        .values({c: bindparam(c) for c in cols})
+    )
+    conn.execute(stmt, [{"_id": r["id"], **{c: r.get(c) for c in cols}} for r in rows])
+
+
+def set_converted(conn: Connection, rows: Sequence[tuple[int, datetime]]) -> None:
+    """Record goal conversions (enrollment id, when)."""
+    if rows:
+        stmt = (
+            update(enrollments)
+            .where(enrollments.c.id == bindparam("_id"), enrollments.c.converted_at.is_(None))
+            .values(converted_at=bindparam("c"))
+        )
+        conn.execute(stmt, [{"_id": i, "c": at} for i, at in rows])
+
+
+def claim_due(
+    conn: Connection, journey: str, step: str, now: datetime, limit: int
+) -> list[dict[str, Any]]:
+    """Due enrollments at one step, oldest first; PostgreSQL workers skip each other's rows."""
+    stmt = (
+        select(enrollments)
+        .where(
+            enrollments.c.status == "active",
+            enrollments.c.journey == journey,
+            enrollments.c.step == step,
+            enrollments.c.wake_at <= now,
+        )
+        .order_by(enrollments.c.wake_at, enrollments.c.id)
+        .limit(limit)
+    )
+    return [_utc_row(r) for r in conn.execute(_locking(conn, stmt)).mappings()]
+
+
+def due_steps(conn: Connection, now: datetime, journey: str | None = None) -> list[tuple[str, str]]:
+    """(journey, step) pairs that have due enrollments."""
+    stmt = select(enrollments.c.journey, enrollments.c.step).where(
+        enrollments.c.status == "active", enrollments.c.wake_at <= now
+    )
+    if journey:
+        stmt = stmt.where(enrollments.c.journey == journey)
+    return sorted({(j, s) for j, s in conn.execute(stmt.distinct())})
+
+
+def next_wake_time(conn: Connection, after: datetime) -> datetime | None:
+    """The earliest future wake time of an active enrollment."""
+    value = conn.scalar(
+        select(func.min(enrollments.c.wake_at)).where(
+            enrollments.c.status == "active", enrollments.c.wake_at > after
+        )
+    )
+    return as_utc(value) if value else None
+
+
+def add_step_runs(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Append to the step history."""
+    if rows:
+        conn.execute(step_runs.insert(), [dict(r) for r in rows])
+
+
+# --------------------------------------------------------------------------- outbox
+
+
+def add_outbox(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Queue rendered messages; the (enrollment, step, attempt) key makes a replay a no-op."""
+    if rows:
+        stmt = _insert(conn, outbox).on_conflict_do_nothing()
+        conn.execute(stmt, [dict(r) for r in rows])
+
+
+def claim_outbox(conn: Connection, now: datetime, limit: int) -> list[dict[str, Any]]:
+    """Pending messages that are due, locked for this dispatch batch."""
+    stmt = (
+        select(outbox)
+        .where(outbox.c.status == "pending", outbox.c.due_at <= now)
+        .order_by(outbox.c.due_at, outbox.c.id)
+        .limit(limit)
+    )
+    return [_utc_row(r) for r in conn.execute(_locking(conn, stmt)).mappings()]
+
+
+def finish_outbox(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Record the result of sending: status, sent_at, provider id, error."""
+    if rows:
+        stmt = (
+            update(outbox)
+            .where(outbox.c.id == bindparam("_id"), outbox.c.status == "pending")
+            .values(
+                status=bindparam("status"),
+                sent_at=bindparam("sent_at"),
+                provider_id=bindparam("provider_id"),
+                error=bindparam("error"),
+            )
+        )
+        conn.execute(stmt, [dict(r) for r in rows])
+
+
+def recent_message_counts(
+    conn: Connection, customer_ids: Iterable[str], since: datetime
+) -> dict[str, int]:
+    """Marketing messages queued or sent per customer since ``since`` (frequency caps)."""
+    wanted = sorted(set(customer_ids))
+    found: dict[str, int] = {}
+    for chunk in _chunks(wanted):
+        stmt = (
+            select(outbox.c.customer_id, func.count())
+            .where(
+                outbox.c.customer_id.in_(chunk),
+                outbox.c.kind == "send",
+                outbox.c.status.in_(["pending", "sent"]),
+                outbox.c.due_at > since,
+            )
+            .group_by(outbox.c.customer_id)
+        )
+        found.update({c: n for c, n in conn.execute(stmt)})
+    return found
+
+
+# --------------------------------------------------------------------------- surveys, state
+
+
+def add_survey_answers(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Store survey answers (an answer event is stored once)."""
+    if rows:
+        stmt = _insert(conn, survey_answers).on_conflict_do_nothing()
+        conn.execute(stmt, [dict(r) for r in rows])
+
+
+def get_state(conn: Connection, key: str) -> datetime | None:
+    """A scheduler cursor (e.g. the last time a date trigger was swept)."""
+    value = conn.scalar(select(scheduler_state.c.at).where(scheduler_state.c.key == key))
+    return as_utc(value) if value else None
+
+
+def set_state(conn: Connection, key: str, at: datetime) -> None:
+    """Move a scheduler cursor."""
+    stmt = _insert(conn, scheduler_state).values(key=key, at=at)
+    stmt = stmt.on_conflict_do_update(index_elements=["key"], set_={"at": at})
+    conn.execute(stmt)
