@@ -6,6 +6,8 @@ The first Alembic migration creates exactly this schema (a test compares them).
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from sqlalchemy import (
     JSON,
     Boolean,
@@ -19,10 +21,13 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    TypeDecorator,
     UniqueConstraint,
     text,
+    true,
 )
 from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.engine import Dialect
 
 metadata = MetaData(
     naming_convention={
@@ -33,9 +38,32 @@ metadata = MetaData(
     }
 )
 
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on every backend.
+
+    PostgreSQL stores ``timestamptz``; SQLite has no zone, so values are stored as UTC and read
+    back with ``tzinfo=UTC`` instead of naive.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r}: journeys stores aware UTC times only")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
 # JSON on SQLite, JSONB on PostgreSQL.
 Json = JSON().with_variant(JSONB(), "postgresql")
-UtcDateTime = DateTime(timezone=True)
 
 customers = Table(
     "customers",
@@ -49,15 +77,15 @@ customers = Table(
     Column("timezone", String(64)),
     Column("birthday", String(10)),  # YYYY-MM-DD as given
     Column("birthday_md", String(5)),  # MM-DD, indexed for the yearly sweep
-    Column("email_opt_in", Boolean, nullable=False, server_default=text("1")),
+    Column("email_opt_in", Boolean, nullable=False, server_default=true()),  # 1 | true
     Column("stage", String(32)),
     Column("attributes", Json, nullable=False, default=dict),
     Column("orders_count", Integer, nullable=False, server_default=text("0")),
     Column("lifetime_value", Float, nullable=False, server_default=text("0")),
-    Column("first_order_at", UtcDateTime),
-    Column("last_order_at", UtcDateTime),
-    Column("created_at", UtcDateTime, nullable=False),
-    Column("updated_at", UtcDateTime, nullable=False),
+    Column("first_order_at", UtcDateTime()),
+    Column("last_order_at", UtcDateTime()),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
     Index("ix_customers_birthday_md_timezone", "birthday_md", "timezone"),
     Index("ix_customers_stage", "stage"),
 )
@@ -69,11 +97,11 @@ events = Table(
     Column("id", String(200), nullable=False, unique=True),  # the idempotency key
     Column("type", String(120), nullable=False),
     Column("customer_id", String(128), nullable=False),
-    Column("occurred_at", UtcDateTime, nullable=False),
-    Column("received_at", UtcDateTime, nullable=False),
+    Column("occurred_at", UtcDateTime(), nullable=False),
+    Column("received_at", UtcDateTime(), nullable=False),
     Column("data", Json, nullable=False, default=dict),
     Column("source", String(32), nullable=False, server_default="api"),
-    Column("processed_at", UtcDateTime),
+    Column("processed_at", UtcDateTime()),
     Column("error", Text),
     Index("ix_events_pending", "processed_at", "occurred_at"),
     Index("ix_events_customer_type", "customer_id", "type"),
@@ -85,7 +113,7 @@ journey_versions = Table(
     Column("journey", String(100), primary_key=True),
     Column("version", String(64), primary_key=True),
     Column("plan", Json, nullable=False),
-    Column("created_at", UtcDateTime, nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
 )
 
 enrollments = Table(
@@ -97,15 +125,15 @@ enrollments = Table(
     Column("customer_id", String(128), nullable=False),
     Column("status", String(16), nullable=False),  # active | completed | exited
     Column("step", String(100), nullable=False),
-    Column("wake_at", UtcDateTime),  # due time; None while waiting only for an event
+    Column("wake_at", UtcDateTime()),  # due time; None while waiting only for an event
     Column("waiting_for", String(120)),  # event type a wait_for/survey step waits for
     Column("vars", Json, nullable=False, default=dict),
     Column("trigger_key", String(64)),  # e.g. the birthday year: once per key
-    Column("entered_at", UtcDateTime, nullable=False),
-    Column("ended_at", UtcDateTime),
+    Column("entered_at", UtcDateTime(), nullable=False),
+    Column("ended_at", UtcDateTime()),
     Column("exit_reason", String(200)),
-    Column("converted_at", UtcDateTime),
-    Column("claimed_until", UtcDateTime),  # lease of a worker advancing it
+    Column("converted_at", UtcDateTime()),
+    Column("claimed_until", UtcDateTime()),  # lease of a worker advancing it
     Column("claimed_by", String(64)),
     Index("ix_enrollments_due", "status", "wake_at"),
     Index("ix_enrollments_waiting", "status", "waiting_for", "customer_id"),
@@ -129,7 +157,7 @@ step_runs = Table(
     Column("enrollment_id", Integer, ForeignKey("enrollments.id"), nullable=False),
     Column("journey", String(100), nullable=False),
     Column("step", String(100), nullable=False),
-    Column("at", UtcDateTime, nullable=False),
+    Column("at", UtcDateTime(), nullable=False),
     Column("outcome", String(200), nullable=False),
     Index("ix_step_runs_journey_step", "journey", "step"),
     Index("ix_step_runs_enrollment", "enrollment_id"),
@@ -153,12 +181,12 @@ outbox = Table(
     Column("html", Text),
     Column("text", Text),
     Column("status", String(16), nullable=False),  # pending | sent | failed | suppressed
-    Column("due_at", UtcDateTime, nullable=False),
-    Column("created_at", UtcDateTime, nullable=False),
-    Column("sent_at", UtcDateTime),
+    Column("due_at", UtcDateTime(), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("sent_at", UtcDateTime()),
     Column("error", Text),
     Column("provider_id", String(200)),
-    Column("claimed_until", UtcDateTime),
+    Column("claimed_until", UtcDateTime()),
     UniqueConstraint("enrollment_id", "step", "attempt", name="uq_outbox_enrollment_step_attempt"),
     Index("ix_outbox_pending", "status", "due_at"),
 )
@@ -176,7 +204,7 @@ survey_answers = Table(
     Column("score", Integer, nullable=False),
     Column("category", String(16), nullable=False),
     Column("comment", Text),
-    Column("answered_at", UtcDateTime, nullable=False),
+    Column("answered_at", UtcDateTime(), nullable=False),
     Index("ix_survey_answers_journey", "journey", "step"),
 )
 
@@ -187,7 +215,7 @@ stage_history = Table(
     Column("customer_id", String(128), nullable=False),
     Column("from_stage", String(32)),
     Column("to_stage", String(32), nullable=False),
-    Column("at", UtcDateTime, nullable=False),
+    Column("at", UtcDateTime(), nullable=False),
     Column("reason", String(200), nullable=False),
     Index("ix_stage_history_customer", "customer_id"),
 )
@@ -199,7 +227,7 @@ suppressions = Table(
     Column("customer_id", String(128), nullable=False),
     Column("channel", String(32), nullable=False),
     Column("reason", String(64), nullable=False),  # unsubscribed | bounced | complaint
-    Column("created_at", UtcDateTime, nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
     UniqueConstraint("customer_id", "channel", name="uq_suppressions_customer_channel"),
 )
 
@@ -207,5 +235,5 @@ scheduler_state = Table(
     "scheduler_state",
     metadata,
     Column("key", String(200), primary_key=True),  # e.g. "date:birthday" → last swept time
-    Column("at", UtcDateTime, nullable=False),
+    Column("at", UtcDateTime(), nullable=False),
 )

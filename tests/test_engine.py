@@ -1,0 +1,536 @@
+"""The engine end to end on a real store (SQLite and PostgreSQL), in virtual time."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import event as sa_event
+from sqlalchemy import func, select
+
+from engine_helpers import (
+    T0,
+    customer_row,
+    enrollment_rows,
+    event,
+    messages,
+    open_service,
+    run_until,
+    write_project,
+)
+from journeys.store import repository as repo
+from journeys.store.tables import events, stage_history, survey_answers
+
+CART = """
+journey: cart
+name: Cart
+stage: consideration
+trigger: {event: cart.updated, when: "event.data.cart_total >= 20"}
+exit_on: [order.placed]
+goal: {event: order.placed, within: 7d}
+cooldown: 7d
+steps:
+  - id: wait_a_day
+    wait: 24h
+  - id: remind
+    send: {template: hello}
+"""
+
+
+def utc(*args: int) -> datetime:
+    return datetime(*args, tzinfo=UTC)
+
+
+@pytest.fixture
+def cart_service(tmp_path: Path, db_url: str):
+    service = open_service(write_project(tmp_path, {"cart": CART}), db_url)
+    service.import_customers(
+        [
+            {"id": "c-1", "email": "a@example.com", "first_name": "Ann", "timezone": "UTC"},
+            {"id": "c-2", "email": "b@example.com", "first_name": "민지", "locale": "ko-KR"},
+        ]
+    )
+    yield service
+    service.close()
+
+
+def test_reminder_24h_after_cart_and_exit_on_purchase(cart_service) -> None:
+    s = cart_service
+    report = s.ingest(
+        [
+            event("e1", "cart.updated", "c-1", "2026-03-02T10:00:00Z", cart_total=50),
+            event("e2", "cart.updated", "c-2", "2026-03-02T11:00:00Z", cart_total=50),
+            event("e3", "order.placed", "c-2", "2026-03-02T20:00:00Z", total=50, order_id="o1"),
+        ]
+    )
+    assert report.accepted == 3 and not report.errors
+    run_until(s, T0 + timedelta(days=5))
+    sent = messages(s)
+    assert [(m["customer_id"], m["step"], m["due_at"]) for m in sent] == [
+        ("c-1", "remind", utc(2026, 3, 3, 10))
+    ]
+    assert sent[0]["subject"] == "Hello Ann" and sent[0]["status"] == "sent"
+    rows = {r["customer_id"]: r for r in enrollment_rows(s)}
+    assert rows["c-1"]["status"] == "completed"
+    assert rows["c-2"]["status"] == "exited" and rows["c-2"]["exit_reason"] == "order.placed"
+    assert rows["c-2"]["converted_at"] is not None
+    assert customer_row(s, "c-2")["orders_count"] == 1
+
+
+def test_trigger_condition_is_respected(cart_service) -> None:
+    cart_service.ingest([event("e1", "cart.updated", "c-1", "2026-03-02T10:00:00Z", cart_total=5)])
+    run_until(cart_service, T0 + timedelta(days=3))
+    assert enrollment_rows(cart_service) == []
+
+
+def test_same_events_twice_give_one_enrollment_and_one_message(cart_service) -> None:
+    batch = [event("e1", "cart.updated", "c-1", "2026-03-02T10:00:00Z", cart_total=50)]
+    cart_service.ingest(batch)
+    run_until(cart_service, T0 + timedelta(days=1))
+    again = cart_service.ingest(batch)
+    assert again.duplicates == 1 and again.accepted == 0
+    run_until(cart_service, T0 + timedelta(days=3))
+    assert len(enrollment_rows(cart_service)) == 1
+    assert len(messages(cart_service)) == 1
+
+
+def test_no_second_enrollment_while_active_and_cooldown_after(cart_service) -> None:
+    s = cart_service
+    s.ingest(
+        [
+            event("e1", "cart.updated", "c-1", "2026-03-02T10:00:00Z", cart_total=50),
+            event("e2", "cart.updated", "c-1", "2026-03-02T12:00:00Z", cart_total=60),
+            # Ended on 03-03 10:00; within the 7-day cooldown:
+            event("e3", "cart.updated", "c-1", "2026-03-05T10:00:00Z", cart_total=60),
+            # After it:
+            event("e4", "cart.updated", "c-1", "2026-03-11T10:00:00Z", cart_total=60),
+        ]
+    )
+    run_until(s, T0 + timedelta(days=12))
+    rows = enrollment_rows(s)
+    assert [r["entered_at"] for r in rows] == [utc(2026, 3, 2, 10), utc(2026, 3, 11, 10)]
+
+
+def test_bad_records_are_reported_and_good_ones_kept(cart_service) -> None:
+    from journeys.service import records_from_text
+
+    text = "\n".join(
+        [
+            '{"id": "e1", "type": "cart.updated", "customer_id": "c-1", '
+            '"occurred_at": "2026-03-02T10:00:00Z", "data": {"cart_total": 50}}',
+            "{not json",
+            '{"id": "e2", "type": "cart.updated", "customer_id": "nobody", '
+            '"occurred_at": "2026-03-02T10:00:00Z"}',
+            '{"id": "e3", "type": "order.placed", "customer_id": "c-1", '
+            '"occurred_at": "2026-03-02T10:00:00Z", "data": {"total": "lots"}}',
+            '{"id": "e4", "type": "cart.updated", "customer_id": "c-1", "occurred_at": "yesterday"}',
+        ]
+    )
+    report = cart_service.ingest(records_from_text(text))
+    assert report.accepted == 1
+    lines = dict(report.errors)
+    assert "not valid JSON" in lines[2]
+    assert "unknown customer 'nobody'" in lines[3]
+    assert "'data.total' must be a number" in lines[4]
+    assert "not an ISO 8601 time" in lines[5]
+    bad = cart_service.import_customers(
+        [{"id": "c-9", "timezone": "Mars/Olympus"}, {"email": "x@y"}]
+    )
+    assert bad.accepted == 0
+    assert "not an IANA time zone" in bad.errors[0][1] and "missing 'id'" in bad.errors[1][1]
+
+
+def test_crash_inside_a_batch_rolls_back(cart_service, monkeypatch) -> None:
+    s = cart_service
+    s.ingest([event("e1", "cart.updated", "c-1", "2026-03-02T10:00:00Z", cart_total=50)])
+    s.clock.set(utc(2026, 3, 2, 10))
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("disk on fire")
+
+    s.process_events()  # the enrollment is created, due now at its first step
+    monkeypatch.setattr(repo, "add_step_runs", boom)
+    with pytest.raises(RuntimeError):
+        s.advance()
+    rows = enrollment_rows(s)
+    assert rows[0]["step"] == "wait_a_day" and rows[0]["wake_at"] == utc(2026, 3, 2, 10)
+    monkeypatch.undo()
+    s.advance()
+    assert enrollment_rows(s)[0]["step"] == "remind"
+
+
+def test_process_events_uses_a_constant_number_of_statements(
+    tmp_path: Path, sqlite_url: str
+) -> None:
+    project = write_project(tmp_path, {"cart": CART})
+
+    def statements_for(n: int) -> int:
+        service = open_service(project, sqlite_url.replace(".db", f"-{n}.db"))
+        service.import_customers([{"id": f"c-{i}", "email": f"{i}@x.io"} for i in range(n)])
+        service.ingest(
+            [
+                event(f"e{i}", "cart.updated", f"c-{i}", "2026-03-02T00:00:00Z", cart_total=30)
+                for i in range(n)
+            ]
+        )
+        count = 0
+
+        def counter(*args, **kwargs) -> None:
+            nonlocal count
+            count += 1
+
+        sa_event.listen(service.db, "before_cursor_execute", counter)
+        service.process_events()
+        service.advance()
+        sa_event.remove(service.db, "before_cursor_execute", counter)
+        service.close()
+        return count
+
+    # 30x the events: the same statements (a multi-row INSERT may be split in a few chunks).
+    small, large = statements_for(50), statements_for(1500)
+    assert large <= small + 3, (small, large)
+
+
+def test_template_error_fails_one_message_not_the_batch(tmp_path: Path, db_url: str) -> None:
+    spec = """
+    journey: greet
+    name: Greet
+    trigger: {event: customer.signed_up}
+    steps:
+      - id: hi
+        send: {template: risky}
+    """
+    risky = "---\nsubject: Hi\n---\n{{ 100 // customer.divisor }}\n"
+    service = open_service(write_project(tmp_path, {"greet": spec}, {"risky.html": risky}), db_url)
+    service.ingest(
+        [
+            event(
+                "e1", "customer.signed_up", "c-1", "2026-03-02T01:00:00Z", email="a@x.io", divisor=0
+            ),
+            event(
+                "e2", "customer.signed_up", "c-2", "2026-03-02T01:00:00Z", email="b@x.io", divisor=4
+            ),
+        ]
+    )
+    run_until(service, T0 + timedelta(hours=2))
+    by_customer = {m["customer_id"]: m for m in messages(service)}
+    assert by_customer["c-1"]["status"] == "failed"
+    assert "ZeroDivisionError" in by_customer["c-1"]["error"]
+    assert by_customer["c-2"]["status"] == "sent" and by_customer["c-2"]["html"].strip() == "25"
+    service.close()
+
+
+def test_locale_fallback_and_consent(tmp_path: Path, db_url: str) -> None:
+    spec = """
+    journey: greet
+    name: Greet
+    trigger: {event: customer.signed_up}
+    steps:
+      - id: hi
+        send: {template: hello}
+    """
+    service = open_service(write_project(tmp_path, {"greet": spec}), db_url)
+    service.ingest(
+        [
+            event(
+                "e1",
+                "customer.signed_up",
+                "c-ko",
+                "2026-03-02T01:00:00Z",
+                email="k@x.io",
+                first_name="민지",
+                locale="ko-KR",
+            ),
+            event(
+                "e2",
+                "customer.signed_up",
+                "c-en",
+                "2026-03-02T01:00:00Z",
+                email="e@x.io",
+                first_name="Ann",
+                locale="en-US",
+            ),
+            event(
+                "e3",
+                "customer.signed_up",
+                "c-no",
+                "2026-03-02T01:00:00Z",
+                email="n@x.io",
+                email_opt_in=False,
+            ),
+            event("e4", "email.unsubscribed", "c-en", "2026-03-02T01:00:00Z"),
+        ]
+    )
+    run_until(service, T0 + timedelta(hours=2))
+    by_customer = {m["customer_id"]: m for m in messages(service)}
+    assert (
+        by_customer["c-ko"]["subject"] == "안녕하세요 민지"
+        and by_customer["c-ko"]["locale"] == "ko"
+    )
+    assert by_customer["c-en"]["status"] == "suppressed"
+    assert (
+        by_customer["c-no"]["status"] == "suppressed" and "consent" in by_customer["c-no"]["error"]
+    )
+    service.close()
+
+
+def test_wait_until_local_time_and_quiet_hours(tmp_path: Path, db_url: str) -> None:
+    spec = """
+    journey: morning
+    name: Morning
+    trigger: {event: customer.signed_up}
+    quiet_hours: "21:00-09:00"
+    steps:
+      - id: now
+        send: {template: hello}
+      - id: next_morning
+        wait: {until: "10:00"}
+      - id: later
+        send: {template: hello}
+    """
+    service = open_service(write_project(tmp_path, {"morning": spec}), db_url)
+    # 23:00 in Seoul (14:00Z): quiet until 09:00 Seoul (00:00Z), then wait until 10:00 (01:00Z).
+    # New York 2026-03-07 22:00 EST (03-08 03:00Z): quiet until 09:00 EDT after the DST change
+    # (13:00Z), then 10:00 EDT (14:00Z).
+    service.ingest(
+        [
+            event(
+                "e1",
+                "customer.signed_up",
+                "seoul",
+                "2026-03-02T14:00:00Z",
+                email="s@x.io",
+                timezone="Asia/Seoul",
+            ),
+            event(
+                "e2",
+                "customer.signed_up",
+                "ny",
+                "2026-03-08T03:00:00Z",
+                email="n@x.io",
+                timezone="America/New_York",
+            ),
+        ]
+    )
+    run_until(service, utc(2026, 3, 10))
+    got = [(m["customer_id"], m["step"], m["due_at"]) for m in messages(service)]
+    assert got == [
+        ("seoul", "now", utc(2026, 3, 3, 0)),
+        ("seoul", "later", utc(2026, 3, 3, 1)),
+        ("ny", "now", utc(2026, 3, 8, 13)),
+        ("ny", "later", utc(2026, 3, 8, 14)),
+    ]
+    service.close()
+
+
+def test_birthday_local_9am_once_a_year_and_feb29(tmp_path: Path, db_url: str) -> None:
+    spec = """
+    journey: bday
+    name: Birthday
+    trigger: {date: customer.birthday, at: "09:00"}
+    steps:
+      - id: greet
+        send: {template: hello}
+    """
+    service = open_service(write_project(tmp_path, {"bday": spec}), db_url, start=utc(2027, 2, 27))
+    service.import_customers(
+        [
+            {"id": "seoul", "email": "s@x.io", "timezone": "Asia/Seoul", "birthday": "1990-02-28"},
+            {
+                "id": "leap",
+                "email": "l@x.io",
+                "timezone": "Europe/London",
+                "birthday": "1992-02-29",
+            },
+            {
+                "id": "nyc",
+                "email": "n@x.io",
+                "timezone": "America/New_York",
+                "birthday": "1985-03-01",
+            },
+            {"id": "none", "email": "u@x.io", "birthday": "1980-02-28"},
+        ]
+    )
+    run_until(service, utc(2027, 3, 3))
+    run_until(service, utc(2027, 3, 3, 12))  # sweeping again must not enroll twice
+    got = sorted((m["customer_id"], m["due_at"]) for m in messages(service))
+    assert got == [
+        ("leap", utc(2027, 2, 28, 9)),
+        ("none", utc(2027, 2, 28, 9)),  # no zone: the journey's default (UTC)
+        ("nyc", utc(2027, 3, 1, 14)),
+        ("seoul", utc(2027, 2, 28, 0)),
+    ]
+    assert {r["trigger_key"] for r in enrollment_rows(service)} == {"2027"}
+    service.close()
+
+
+SURVEY = """
+journey: nps
+name: NPS
+trigger: {event: order.delivered}
+steps:
+  - id: ask
+    survey: {kind: nps, template: hello, within: 7d}
+    on_answer: triage
+    on_timeout: end
+  - id: triage
+    branch:
+      - when: "answers.ask.category == 'detractor'"
+        goto: alert
+      - when: "answers.ask.category == 'promoter'"
+        goto: promote
+      - goto: end
+  - id: alert
+    notify: {to: support, template: hello}
+    goto: end
+  - id: promote
+    update: {stage: advocacy, set: {promoter_score: "{{ answers.ask.score }}"}}
+"""
+
+
+def test_survey_answers_drive_the_feedback_loop(tmp_path: Path, db_url: str) -> None:
+    service = open_service(write_project(tmp_path, {"nps": SURVEY}), db_url)
+    service.import_customers(
+        [{"id": c, "email": f"{c}@x.io"} for c in ("happy", "angry", "silent")]
+    )
+    service.ingest(
+        [
+            event(f"d-{c}", "order.delivered", c, "2026-03-02T10:00:00Z")
+            for c in ("happy", "angry", "silent")
+        ]
+        + [
+            event(
+                "a1",
+                "survey.answered",
+                "happy",
+                "2026-03-03T10:00:00Z",
+                journey="nps",
+                step="ask",
+                score=10,
+            ),
+            event(
+                "a2",
+                "survey.answered",
+                "angry",
+                "2026-03-03T11:00:00Z",
+                journey="nps",
+                step="ask",
+                score=2,
+            ),
+        ]
+    )
+    run_until(service, T0 + timedelta(days=10))
+    kinds = sorted((m["customer_id"], m["kind"]) for m in messages(service))
+    assert kinds == [
+        ("angry", "notify"),
+        ("angry", "survey"),
+        ("happy", "survey"),
+        ("silent", "survey"),
+    ]
+    survey_msg = next(m for m in messages(service) if m["customer_id"] == "happy")
+    assert "/survey?token=" in (survey_msg["html"] or "") or survey_msg["status"] == "sent"
+    happy = customer_row(service, "happy")
+    assert happy["stage"] == "advocacy" and happy["attributes"]["promoter_score"] == 10
+    rows = {r["customer_id"]: r for r in enrollment_rows(service)}
+    assert rows["silent"]["status"] == "completed"
+    assert rows["silent"]["ended_at"] == utc(2026, 3, 9, 10)  # 7 days after the survey
+    with service.db.connect() as conn:
+        cats = dict(
+            conn.execute(select(survey_answers.c.customer_id, survey_answers.c.category)).all()
+        )
+        history = (
+            conn.execute(
+                select(stage_history.c.to_stage).where(stage_history.c.customer_id == "happy")
+            )
+            .scalars()
+            .all()
+        )
+        entered = conn.scalar(
+            select(func.count()).select_from(events).where(events.c.type == "stage.entered")
+        )
+    assert cats == {"happy": "promoter", "angry": "detractor"}
+    assert history == ["advocacy"] and entered == 1
+    service.close()
+
+
+def test_lifecycle_rules_and_stage_trigger(tmp_path: Path, db_url: str) -> None:
+    lifecycle = """
+    lifecycle:
+      initial: awareness
+      rules:
+        - {event: order.placed, stage: purchase}
+        - {event: order.placed, when: "customer.orders_count >= 3", stage: loyalty}
+    """
+    loyal = """
+    journey: loyal
+    name: Loyal
+    trigger: {stage: loyalty}
+    steps:
+      - id: thanks
+        send: {template: hello}
+    """
+    service = open_service(write_project(tmp_path, {"loyal": loyal}, lifecycle=lifecycle), db_url)
+    service.import_customers([{"id": "c-1", "email": "a@x.io"}])
+    service.ingest(
+        [
+            event(f"o{i}", "order.placed", "c-1", f"2026-03-0{2 + i}T10:00:00Z", total=10 * (i + 1))
+            for i in range(3)
+        ]
+    )
+    run_until(service, T0 + timedelta(days=6))
+    person = customer_row(service, "c-1")
+    assert person["stage"] == "loyalty" and person["orders_count"] == 3
+    assert person["lifetime_value"] == 60
+    with service.db.connect() as conn:
+        stages = (
+            conn.execute(select(stage_history.c.to_stage).order_by(stage_history.c.id))
+            .scalars()
+            .all()
+        )
+    assert stages == ["purchase", "loyalty"]
+    assert [(m["customer_id"], m["due_at"]) for m in messages(service)] == [
+        ("c-1", utc(2026, 3, 4, 10))
+    ]
+    service.close()
+
+
+def test_in_flight_enrollments_stay_on_their_version(tmp_path: Path, sqlite_url: str) -> None:
+    v1 = """
+    journey: drip
+    name: Drip
+    trigger: {event: customer.signed_up}
+    steps:
+      - id: first
+        wait: 1d
+      - id: old_mail
+        send: {template: hello}
+    """
+    v2 = v1.replace("old_mail", "new_mail")
+    service = open_service(write_project(tmp_path / "a", {"drip": v1}), sqlite_url)
+    service.ingest(
+        [event("e1", "customer.signed_up", "c-1", "2026-03-02T00:00:00Z", email="a@x.io")]
+    )
+    run_until(service, T0 + timedelta(hours=1))
+    service.close()
+    service = open_service(
+        write_project(tmp_path / "b", {"drip": v2}), sqlite_url, start=T0 + timedelta(hours=1)
+    )
+    service.ingest(
+        [event("e2", "customer.signed_up", "c-2", "2026-03-02T02:00:00Z", email="b@x.io")]
+    )
+    run_until(service, T0 + timedelta(days=2))
+    assert sorted((m["customer_id"], m["step"]) for m in messages(service)) == [
+        ("c-1", "old_mail"),
+        ("c-2", "new_mail"),
+    ]
+    service.close()
+
+
+def test_split_is_deterministic_and_weighted() -> None:
+    from journeys.runtime.decide import split_bucket
+
+    buckets = [split_bucket(f"c-{i}", "cart", "coupon") for i in range(10_000)]
+    assert buckets == [split_bucket(f"c-{i}", "cart", "coupon") for i in range(10_000)]
+    share = sum(1 for b in buckets if b < 45) / len(buckets)
+    assert 0.43 < share < 0.47
