@@ -8,15 +8,18 @@ the database as it was before that batch.
 
 from __future__ import annotations
 
+import functools
 import logging
+import time
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 from croniter import croniter
 from sqlalchemy import Connection, Engine
+from sqlalchemy.exc import DBAPIError
 
 from journeys.clock import Clock, as_utc, iso
 from journeys.expressions import ENV, ExpressionError, evaluate, truthy
@@ -43,6 +46,33 @@ from journeys.store import repository as repo
 from journeys.templates import TemplateError, TemplateStore
 
 log = logging.getLogger("journeys.engine")
+
+# PostgreSQL deadlock_detected and serialization_failure: the batch rolled back and is safe to
+# run again (every write in it is idempotent or keyed).
+RETRYABLE_SQLSTATES = {"40P01", "40001"}
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def retry_conflicts(fn: Callable[_P, _R]) -> Callable[_P, _R]:
+    """Run a one-transaction batch again (up to 5 times) when PostgreSQL aborted it for a
+    deadlock or a serialization conflict with another worker."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+        for attempt in range(5):
+            try:
+                return fn(*args, **kwargs)
+            except DBAPIError as exc:
+                state = getattr(exc.orig, "sqlstate", None)
+                if state not in RETRYABLE_SQLSTATES or attempt == 4:
+                    raise
+                log.warning("batch conflicted with another worker (%s); retrying", state)
+                time.sleep(0.05 * (attempt + 1))
+        raise AssertionError("unreachable")
+
+    return wrapper
+
 
 STAGE_ENTERED = "stage.entered"
 SUPPRESSING_EVENTS = {
@@ -160,24 +190,31 @@ class Engine:
         done = 0
         while limit is None or done < limit:
             size = self.batch_size if limit is None else min(self.batch_size, limit - done)
-            now = self.clock.now()
-            with self.db.begin() as conn:
-                rows = repo.claim_pending_events(conn, now, size)
-                if not rows:
-                    break
-                errors = self._match(conn, rows, now)
-                repo.mark_events_processed(conn, [r["seq"] for r in rows], now, errors)
-            done += len(rows)
+            n = self._process_batch(size)
+            if not n:
+                break
+            done += n
         return done
+
+    @retry_conflicts
+    def _process_batch(self, size: int) -> int:
+        now = self.clock.now()
+        with self.db.begin() as conn:
+            rows = repo.claim_pending_events(conn, now, size)
+            if not rows:
+                return 0
+            errors = self._match(conn, rows, now)
+            repo.mark_events_processed(conn, [r["seq"] for r in rows], now, errors)
+        return len(rows)
 
     def _match(self, conn: Connection, rows: list[dict[str, Any]], now: datetime) -> dict[int, str]:
         batch = _Batch()
         errors: dict[int, str] = {}
         ids = {r["customer_id"] for r in rows}
-        people = repo.load_customers(conn, ids)
         active: dict[str, list[dict[str, Any]]] = defaultdict(list)
-        for enr in repo.active_enrollments(conn, ids):
+        for enr in repo.active_enrollments(conn, ids):  # locks enrollments, then customers
             active[enr["customer_id"]].append(enr)
+        people = repo.load_customers(conn, ids, lock=True)
         trigger_journeys = {
             p.journey for t in {r["type"] for r in rows} for p in self._by_event.get(t, [])
         }
@@ -562,9 +599,10 @@ class Engine:
                         repo.set_state(conn, f"trigger:{plan.journey}", at)
 
     def _cursor(self, conn: Connection, plan: Plan, now: datetime) -> datetime:
-        last = repo.get_state(conn, f"trigger:{plan.journey}")
+        last = repo.get_state(conn, f"trigger:{plan.journey}", lock=True)
         return last if last is not None else now
 
+    @retry_conflicts
     def _sweep_date(self, plan: Plan) -> int:
         trigger = plan.trigger
         assert isinstance(trigger, DateTrigger)
@@ -606,6 +644,7 @@ class Engine:
                     found.append(row)
         return found
 
+    @retry_conflicts
     def _sweep_schedule(self, plan: Plan) -> int:
         trigger = plan.trigger
         assert isinstance(trigger, ScheduleTrigger)
@@ -694,6 +733,7 @@ class Engine:
                         break
         return report
 
+    @retry_conflicts
     def advance_step(self, journey: str, step: str, limit: int | None = None) -> int:
         """Run ``step`` of ``journey`` for one batch of due enrollments; returns how many."""
         now = self.clock.now()
@@ -702,7 +742,7 @@ class Engine:
             if not rows:
                 return 0
             batch = _Batch()
-            people = repo.load_customers(conn, {r["customer_id"] for r in rows})
+            people = repo.load_customers(conn, {r["customer_id"] for r in rows}, lock=True)
             for enr in rows:
                 self._advance_one(conn, enr, people, batch)
             self._write(conn, batch, now)

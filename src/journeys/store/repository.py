@@ -61,12 +61,22 @@ def _locking(conn: Connection, stmt: Any) -> Any:
 # --------------------------------------------------------------------------- customers
 
 
-def load_customers(conn: Connection, ids: Iterable[str]) -> dict[str, dict[str, Any]]:
-    """Customers by id (missing ids are absent from the result)."""
+def load_customers(
+    conn: Connection, ids: Iterable[str], *, lock: bool = False
+) -> dict[str, dict[str, Any]]:
+    """Customers by id (missing ids are absent from the result).
+
+    ``lock`` takes row locks on PostgreSQL, in id order, so that concurrent workers read the
+    latest committed profile and never deadlock on each other's customers. Callers lock
+    enrollments before customers, everywhere: that single order is what rules deadlocks out.
+    """
     wanted = sorted(set(ids))
     found: dict[str, dict[str, Any]] = {}
     for chunk in _chunks(wanted):
-        for row in conn.execute(select(customers).where(customers.c.id.in_(chunk))).mappings():
+        stmt = select(customers).where(customers.c.id.in_(chunk)).order_by(customers.c.id)
+        if lock and conn.dialect.name == "postgresql":
+            stmt = stmt.with_for_update()
+        for row in conn.execute(stmt).mappings():
             found[row["id"]] = _utc_row(row)
     return found
 
@@ -91,6 +101,7 @@ def update_customers(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> Non
     if not rows:
         return
     cols = [c for c in CUSTOMER_COLUMNS if c not in ("id", "created_at")]
+    rows = sorted(rows, key=lambda r: r["id"])  # one lock order for every writer
     stmt = (
         update(customers)
         .where(customers.c.id == bindparam("_id"))
@@ -469,9 +480,13 @@ def add_survey_answers(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> N
         conn.execute(stmt, [dict(r) for r in rows])
 
 
-def get_state(conn: Connection, key: str) -> datetime | None:
-    """A scheduler cursor (e.g. the last time a date trigger was swept)."""
-    value = conn.scalar(select(scheduler_state.c.at).where(scheduler_state.c.key == key))
+def get_state(conn: Connection, key: str, *, lock: bool = False) -> datetime | None:
+    """A scheduler cursor (e.g. the last time a date trigger was swept); ``lock`` makes
+    concurrent sweeps of the same trigger take turns on PostgreSQL."""
+    stmt = select(scheduler_state.c.at).where(scheduler_state.c.key == key)
+    if lock and conn.dialect.name == "postgresql":
+        stmt = stmt.with_for_update()
+    value = conn.scalar(stmt)
     return as_utc(value) if value else None
 
 
