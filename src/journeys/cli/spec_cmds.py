@@ -1,0 +1,147 @@
+"""``journeys validate | schema | compile | graph``: the spec commands (a thin shell over spec)."""
+
+from __future__ import annotations
+
+import sys
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from journeys.cli import app
+from journeys.spec import load_project
+from journeys.spec.diagnostics import render_json, render_text
+from journeys.spec.project import Project
+
+
+class OutputFormat(StrEnum):
+    """How diagnostics are printed."""
+
+    text = "text"
+    json = "json"
+
+
+class SchemaKind(StrEnum):
+    """Which file's schema ``journeys schema`` prints."""
+
+    journey = "journey"
+    lifecycle = "lifecycle"
+    settings = "settings"
+
+
+PathsArg = Annotated[
+    list[Path] | None,
+    typer.Argument(help="Spec files or directories (default: journey_specs/).", show_default=False),
+]
+TemplatesOpt = Annotated[
+    Path | None,
+    typer.Option("--templates", help="Templates directory (default: <specs dir>/../templates)."),
+]
+
+
+def _load(paths: list[Path] | None, templates: Path | None) -> Project:
+    return load_project(paths or [Path("journey_specs")], templates_dir=templates)
+
+
+def _report(project: Project, fmt: OutputFormat) -> None:
+    if fmt is OutputFormat.json:
+        sys.stdout.write(render_json(project.diagnostics) + "\n")
+    else:
+        sys.stdout.write(render_text(project.diagnostics))
+
+
+def _summary(project: Project) -> str:
+    n = len(project.plans)
+    if project.ok:
+        return f"{n} journey{'s' if n != 1 else ''} OK"
+    errors = len(project.errors)
+    files = len({d.path for d in project.errors})
+    return (
+        f"{errors} problem{'s' if errors != 1 else ''} in {files} file{'s' if files != 1 else ''}"
+    )
+
+
+@app.command()
+def validate(
+    paths: PathsArg = None,
+    templates: TemplatesOpt = None,
+    fmt: Annotated[
+        OutputFormat, typer.Option("--format", help="text (path:line:col: message [code]) or json.")
+    ] = OutputFormat.text,
+) -> None:
+    """Check journeys, lifecycle.yaml, journeys.yaml and templates; report every problem."""
+    project = _load(paths, templates)
+    _report(project, fmt)
+    typer.echo(_summary(project), err=True)
+    raise typer.Exit(0 if project.ok else 1)
+
+
+@app.command()
+def schema(
+    kind: Annotated[
+        SchemaKind, typer.Option("--kind", help="journey, lifecycle or settings (journeys.yaml).")
+    ] = SchemaKind.journey,
+) -> None:
+    """Print the JSON Schema (draft 2020-12) of journey files, for editors."""
+    from journeys.spec.schema import dumps, journey_schema, lifecycle_schema, settings_schema
+
+    build = {"journey": journey_schema, "lifecycle": lifecycle_schema, "settings": settings_schema}
+    sys.stdout.write(dumps(build[kind.value]()))
+
+
+@app.command("compile")
+def compile_cmd(
+    paths: PathsArg = None,
+    out: Annotated[Path, typer.Option("--out", help="Directory for the plan files.")] = Path(
+        "build/plans"
+    ),
+    templates: TemplatesOpt = None,
+) -> None:
+    """Write <journey>.plan.json per journey and lifecycle.json (nothing if any spec is invalid)."""
+    project = _load(paths, templates)
+    if not project.ok:
+        _report(project, OutputFormat.text)
+        typer.echo(_summary(project) + "; nothing written", err=True)
+        raise typer.Exit(1)
+    import json
+
+    out.mkdir(parents=True, exist_ok=True)
+    for journey, plan in sorted(project.plans.items()):
+        (out / f"{journey}.plan.json").write_text(plan.to_json() + "\n", encoding="utf-8")
+    lifecycle = json.dumps(project.lifecycle.to_dict(), indent=2, sort_keys=True)
+    (out / "lifecycle.json").write_text(lifecycle + "\n", encoding="utf-8")
+    typer.echo(f"{len(project.plans)} plans written to {out}", err=True)
+
+
+@app.command()
+def graph(
+    spec: Annotated[Path, typer.Argument(help="One journey spec file.")],
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Write a picture (.svg or .png) instead.")
+    ] = None,
+    templates: TemplatesOpt = None,
+) -> None:
+    """Print a Mermaid flowchart of a journey, or draw it to an SVG/PNG file."""
+    from journeys.spec.graph import render_png, render_svg, to_mermaid
+
+    project = load_project([spec], templates_dir=templates)
+    plan = next(iter(project.drafts.values()), None)
+    if plan is None:
+        _report(project, OutputFormat.text)
+        typer.echo("the journey's structure has errors; no graph drawn", err=True)
+        raise typer.Exit(1)
+    if not project.ok:  # draw anyway, but say what is wrong
+        sys.stderr.write(render_text(project.diagnostics))
+    if out is None:
+        sys.stdout.write(to_mermaid(plan))
+        return
+    suffix = out.suffix.lower()
+    if suffix == ".svg":
+        out.write_text(render_svg(plan), encoding="utf-8")
+    elif suffix == ".png":
+        out.write_bytes(render_png(plan))
+    else:
+        typer.echo(f"--out must end in .svg or .png, not {suffix or 'nothing'}", err=True)
+        raise typer.Exit(2)
+    typer.echo(f"wrote {out}", err=True)

@@ -1,0 +1,213 @@
+"""Compile validated specs into plans (:mod:`journeys.plan`): explicit edges, seconds, minutes."""
+
+from __future__ import annotations
+
+import hashlib
+
+from journeys.durations import parse_duration, parse_time_of_day
+from journeys.plan import (
+    END,
+    STAGES,
+    BranchCase,
+    BranchStep,
+    DateTrigger,
+    EmitStep,
+    EventTrigger,
+    ExitStep,
+    Goal,
+    GotoStep,
+    Lifecycle,
+    NotifyStep,
+    Plan,
+    ScheduleTrigger,
+    SendStep,
+    SplitStep,
+    SplitVariant,
+    StageRule,
+    StageTrigger,
+    Step,
+    SurveyStep,
+    Trigger,
+    UpdateStep,
+    WaitForStep,
+    WaitStep,
+)
+from journeys.spec.models import (
+    BranchSpec,
+    DateTriggerSpec,
+    EmitSpec,
+    EventTriggerSpec,
+    ExitSpec,
+    GotoSpec,
+    JourneyHead,
+    LifecycleFile,
+    NotifySpec,
+    ScheduleTriggerSpec,
+    SendSpec,
+    SplitSpec,
+    StageTriggerSpec,
+    StepSpec,
+    SurveySpec,
+    TriggerSpec,
+    UpdateSpec,
+    WaitForSpec,
+    WaitSpec,
+    WaitUntil,
+)
+from journeys.spec.types import parse_quiet_hours
+from journeys.templates import TemplateStore
+
+__all__ = ["compile_journey", "compile_lifecycle", "plan_version", "templates_used"]
+
+
+def _signed_seconds(text: str | None) -> int:
+    if not text:
+        return 0
+    text = text.strip()
+    if text.startswith("-"):
+        return -parse_duration(text[1:])
+    return parse_duration(text)
+
+
+def compile_trigger(spec: TriggerSpec) -> Trigger:
+    """The plan trigger of a validated trigger spec."""
+    if isinstance(spec, EventTriggerSpec):
+        return EventTrigger(event=spec.event, when=spec.when)
+    if isinstance(spec, DateTriggerSpec):
+        return DateTrigger(
+            field=spec.date.removeprefix("customer."),
+            at_minutes=parse_time_of_day(spec.at),
+            offset_seconds=_signed_seconds(spec.offset),
+        )
+    if isinstance(spec, ScheduleTriggerSpec):
+        return ScheduleTrigger(cron=spec.schedule, segment=spec.segment)
+    assert isinstance(spec, StageTriggerSpec)
+    return StageTrigger(stage=spec.stage)
+
+
+def compile_step(spec: StepSpec, following: str) -> Step:
+    """The plan step of a validated step; ``following`` is the id of the next step (or end)."""
+    nxt = spec.goto or following
+    if isinstance(spec, WaitSpec):
+        if isinstance(spec.wait, WaitUntil):
+            return WaitStep(id=spec.id, next=nxt, until_minutes=parse_time_of_day(spec.wait.until))
+        return WaitStep(id=spec.id, next=nxt, seconds=parse_duration(spec.wait))
+    if isinstance(spec, WaitForSpec):
+        body = spec.wait_for
+        return WaitForStep(
+            id=spec.id,
+            next=nxt,
+            event=body.event,
+            within_seconds=parse_duration(body.within),
+            when=body.when,
+            on_event=spec.on_event or nxt,
+            on_timeout=spec.on_timeout or nxt,
+        )
+    if isinstance(spec, BranchSpec):
+        cases = tuple(BranchCase(goto=c.goto, when=c.when) for c in spec.branch)
+        return BranchStep(id=spec.id, next=nxt, cases=cases)
+    if isinstance(spec, SplitSpec):
+        variants = tuple(SplitVariant(v.variant, v.weight, v.goto) for v in spec.split)
+        return SplitStep(id=spec.id, next=nxt, variants=variants)
+    if isinstance(spec, SendSpec):
+        s = spec.send
+        return SendStep(
+            id=spec.id, next=nxt, template=s.template, channel=s.channel, subject=s.subject
+        )
+    if isinstance(spec, SurveySpec):
+        v = spec.survey
+        return SurveyStep(
+            id=spec.id,
+            next=nxt,
+            survey=v.kind,
+            template=v.template,
+            within_seconds=parse_duration(v.within),
+            channel=v.channel,
+            on_answer=spec.on_answer or nxt,
+            on_timeout=spec.on_timeout or nxt,
+        )
+    if isinstance(spec, NotifySpec):
+        return NotifyStep(id=spec.id, next=nxt, to=spec.notify.to, template=spec.notify.template)
+    if isinstance(spec, EmitSpec):
+        return EmitStep(id=spec.id, next=nxt, event=spec.emit.event, data=dict(spec.emit.data))
+    if isinstance(spec, UpdateSpec):
+        u = spec.update
+        return UpdateStep(id=spec.id, next=nxt, stage=u.stage, set=dict(u.set))
+    if isinstance(spec, ExitSpec):
+        return ExitStep(id=spec.id, next=END, reason=spec.exit)
+    assert isinstance(spec, GotoSpec)
+    return GotoStep(id=spec.id, next=spec.goto)
+
+
+def templates_used(steps: list[StepSpec]) -> tuple[str, ...]:
+    """Template names used by ``steps``, in order of first use."""
+    names: list[str] = []
+    for spec in steps:
+        name = None
+        if isinstance(spec, SendSpec):
+            name = spec.send.template
+        elif isinstance(spec, SurveySpec):
+            name = spec.survey.template
+        elif isinstance(spec, NotifySpec):
+            name = spec.notify.template
+        if name and name not in names:
+            names.append(name)
+    return tuple(names)
+
+
+def plan_version(raw: bytes, templates: TemplateStore | None, names: tuple[str, ...]) -> str:
+    """First 16 hex digits of sha256(spec bytes + digest of the templates used)."""
+    h = hashlib.sha256(raw)
+    if templates is not None:
+        h.update(templates.digest(names).encode())
+    return h.hexdigest()[:16]
+
+
+def compile_journey(
+    head: JourneyHead,
+    trigger: TriggerSpec,
+    steps: list[StepSpec],
+    *,
+    source: str = "",
+    raw: bytes = b"",
+    templates: TemplateStore | None = None,
+    default_timezone: str = "UTC",
+) -> Plan:
+    """Build the :class:`~journeys.plan.Plan` of a structurally valid journey.
+
+    ``raw`` is the spec file's bytes and, with the templates used, makes up ``version``.
+    Semantic validity (targets exist, …) is the caller's business: use
+    :func:`journeys.spec.load_project` to get only plans without errors.
+    """
+    ids = [s.id for s in steps]
+    compiled = tuple(
+        compile_step(spec, ids[i + 1] if i + 1 < len(ids) else END) for i, spec in enumerate(steps)
+    )
+    names = templates_used(steps)
+    goal = None
+    if head.goal is not None:
+        within = parse_duration(head.goal.within) if head.goal.within else None
+        goal = Goal(event=head.goal.event, within_seconds=within, when=head.goal.when)
+    return Plan(
+        journey=head.journey,
+        name=head.name or head.journey,
+        version=plan_version(raw, templates, names),
+        trigger=compile_trigger(trigger),
+        steps=compiled,
+        stage=head.stage,
+        re_entry=head.re_entry,
+        cooldown_seconds=parse_duration(head.cooldown) if head.cooldown else None,
+        exit_on=tuple(head.exit_on),
+        goal=goal,
+        quiet_hours=parse_quiet_hours(head.quiet_hours) if head.quiet_hours else None,
+        timezone=head.timezone or default_timezone,
+        source=source,
+        templates=names,
+    )
+
+
+def compile_lifecycle(spec: LifecycleFile) -> Lifecycle:
+    """The :class:`~journeys.plan.Lifecycle` of a validated ``lifecycle.yaml``."""
+    body = spec.lifecycle
+    rules = tuple(StageRule(event=r.event, stage=r.stage, when=r.when) for r in body.rules)
+    return Lifecycle(stages=STAGES, initial=body.initial, rules=rules)

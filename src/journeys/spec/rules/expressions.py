@@ -1,0 +1,113 @@
+"""Rules about expressions and inline templates: they compile, are safe, and use known names."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from jinja2 import TemplateSyntaxError, nodes
+
+from journeys.expressions import (
+    ENV,
+    EXPRESSION_ROOTS,
+    ExpressionError,
+    check_sandbox,
+    compile_expression,
+    unknown_names,
+)
+from journeys.spec.context import JourneyContext
+from journeys.spec.diagnostics import Diagnostic, did_you_mean, quote, valid_list
+from journeys.spec.rules.registry import journey_rule
+from journeys.spec.yamlpos import Path_, YamlDoc
+
+VISIBLE = sorted(EXPRESSION_ROOTS | {"days_since"})
+"""Names shown to marketers (Jinja's own globals such as ``range`` also work)."""
+
+
+def expression_problems(doc: YamlDoc, loc: Path_, source: str) -> list[Diagnostic]:
+    """``bad-expression`` / ``unknown-name`` diagnostics for one expression."""
+    if not source.strip():
+        return [
+            doc.at(
+                loc, "expression is empty; write a condition or remove the key", "bad-expression"
+            )
+        ]
+    try:
+        compile_expression(source)
+    except ExpressionError as exc:
+        return [
+            doc.at(loc, f"expression {quote(source)} does not compile: {exc}", "bad-expression")
+        ]
+    out: list[Diagnostic] = []
+    try:
+        names = unknown_names(source)
+    except ExpressionError:  # pragma: no cover - compiled above
+        names = []
+    for name in names:
+        msg = f"unknown name {quote(name)} in expression {quote(source)}"
+        msg += did_you_mean(name, VISIBLE) + valid_list(VISIBLE, "expressions see")
+        out.append(doc.at(loc, msg, "unknown-name"))
+    return out
+
+
+@journey_rule
+def expressions_compile(ctx: JourneyContext) -> Iterator[Diagnostic]:
+    """Conditions and segments compile in the sandbox and use only visible names."""
+    for loc, source in ctx.expression_sites():
+        yield from expression_problems(ctx.doc, loc, source)
+
+
+def template_text_problem(source: str) -> str | None:
+    """Why an inline template (subject, set value) is refused, or None."""
+    reason = check_sandbox(source)
+    if reason:
+        return reason
+    try:
+        ENV.from_string(source)
+    except TemplateSyntaxError as exc:
+        return exc.message or str(exc)
+    return None
+
+
+@journey_rule
+def inline_templates_compile(ctx: JourneyContext) -> Iterator[Diagnostic]:
+    """Subjects and ``{{ … }}`` values of update/emit compile in the sandbox."""
+    for loc, source in ctx.inline_template_sites():
+        reason = template_text_problem(source)
+        if reason:
+            msg = f"template text {quote(source)} does not compile: {reason}"
+            yield ctx.at(loc, msg, "bad-expression")
+
+
+def answer_refs(source: str) -> list[str]:
+    """Step ids used as ``answers.<step>`` or ``answers['step']`` in an expression."""
+    try:
+        ast = ENV.parse("{{ " + source + " }}")
+    except TemplateSyntaxError:
+        return []
+    refs: list[str] = []
+    for node in ast.find_all((nodes.Getattr, nodes.Getitem)):
+        if not (isinstance(node.node, nodes.Name) and node.node.name == "answers"):
+            continue
+        if isinstance(node, nodes.Getattr):
+            refs.append(node.attr)
+        elif isinstance(node.arg, nodes.Const) and isinstance(node.arg.value, str):
+            refs.append(node.arg.value)
+    return refs
+
+
+@journey_rule
+def answers_name_surveys(ctx: JourneyContext) -> Iterator[Diagnostic]:
+    """``answers.<step>`` names a survey step of this journey."""
+    kinds = ctx.step_kinds()
+    surveys = [sid for sid, kind in kinds.items() if kind == "survey"]
+    for loc, source in ctx.expression_sites():
+        for ref in answer_refs(source):
+            if kinds.get(ref) == "survey":
+                continue
+            if ref in kinds:
+                msg = f"answers.{ref}: step {quote(ref)} is a {kinds[ref]} step, not a survey"
+            else:
+                msg = f"answers.{ref}: there is no survey step {quote(ref)}"
+                msg += did_you_mean(ref, surveys)
+            msg += valid_list(surveys, "surveys") if surveys else " (this journey has no survey)"
+            yield ctx.at(loc, msg, "unknown-answer")

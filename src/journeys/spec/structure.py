@@ -1,0 +1,328 @@
+"""Structural validation: raw YAML data → pydantic models, errors → positioned diagnostics.
+
+A journey is validated part by part (the top-level keys, the trigger, each step) so that every
+structural problem is reported at once and the parts that are fine are still available to the
+semantic rules.
+"""
+
+from __future__ import annotations
+
+import re
+import types
+import typing
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from journeys.spec.diagnostics import Diagnostic, did_you_mean, quote, valid_list
+from journeys.spec.models import (
+    STEP_COMMON_KEYS,
+    STEP_MODELS,
+    STEP_OUTCOME_KEYS,
+    TRIGGER_MODELS,
+    GotoSpec,
+    JourneyHead,
+    StepSpec,
+    TriggerSpec,
+)
+from journeys.spec.yamlpos import Path_, YamlDoc
+
+_TYPE_NAMES = {
+    "string_type": "text",
+    "int_type": "a whole number",
+    "int_parsing": "a whole number",
+    "int_from_float": "a whole number",
+    "float_type": "a number",
+    "float_parsing": "a number",
+    "bool_type": "true or false",
+    "bool_parsing": "true or false",
+    "dict_type": "a mapping (key: value)",
+    "model_type": "a mapping (key: value)",
+    "model_attributes_type": "a mapping (key: value)",
+    "list_type": "a list",
+    "union_tag_invalid": "a duration or a mapping",
+}
+_STAGE_FIELDS = {"stage", "initial"}
+
+
+def describe(value: Any) -> str:
+    """A value for messages: ``"abc"``, ``12``, ``a list``, ``a mapping``, ``null``."""
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a mapping"
+    return quote(value)
+
+
+def _models_in(annotation: Any) -> list[type[BaseModel]]:
+    """Model classes mentioned anywhere in a type annotation."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    found: list[type[BaseModel]] = []
+    origin = typing.get_origin(annotation)
+    args = typing.get_args(annotation)
+    if origin is typing.Annotated:
+        args = args[:1]
+    if origin in (typing.Union, types.UnionType) or args:
+        for arg in args:
+            found.extend(m for m in _models_in(arg) if m not in found)
+    return found
+
+
+def fields_at(root: type[BaseModel], parts: tuple[str | int, ...]) -> list[str]:
+    """The keys a mapping at ``parts`` (relative to ``root``) may have, or ``[]`` if unknown."""
+    cls: type[BaseModel] | None = root
+    for part in parts:
+        if cls is None:
+            return []
+        if isinstance(part, str) and part in cls.model_fields:
+            models = _models_in(cls.model_fields[part].annotation)
+            cls = models[0] if len(models) == 1 else None
+    return list(cls.model_fields) if cls else []
+
+
+def normalize_loc(data: Any, loc: tuple[Any, ...], *, keep_last: bool) -> Path_:
+    """Keep the parts of a pydantic ``loc`` that exist in ``data`` (drops union tags etc.)."""
+    node = data
+    out: list[str | int] = []
+    for i, part in enumerate(loc):
+        if (isinstance(node, dict) and isinstance(part, str) and part in node) or (
+            isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node)
+        ):
+            node = node[part]
+            out.append(part)
+        elif keep_last and i == len(loc) - 1 and isinstance(part, str | int):
+            out.append(part)
+    return tuple(out)
+
+
+def where(doc: YamlDoc, loc: Path_) -> str:
+    """Human words for a location: ``send of step "remind"``, ``goal``, ``the journey``."""
+    step = ""
+    parts = list(loc)
+    if len(parts) >= 2 and parts[0] == "steps" and isinstance(parts[1], int):
+        sid = doc.get(("steps", parts[1], "id"))
+        step = f"step {quote(sid)}" if isinstance(sid, str) else f"step #{parts[1] + 1}"
+        parts = parts[2:]
+    text = ""
+    for part in parts:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else part)
+    if text and step:
+        return f"{text} of {step}"
+    return text or step or ("the file" if not loc else "the journey")
+
+
+def pydantic_diagnostics(
+    doc: YamlDoc, prefix: Path_, model: type[BaseModel], error: ValidationError
+) -> list[Diagnostic]:
+    """Diagnostics for every error of ``error``, raised validating the value at ``prefix``."""
+    out: list[Diagnostic] = []
+    for err in error.errors(include_url=False):
+        kind = err["type"]
+        full = normalize_loc(doc.data, prefix + tuple(err["loc"]), keep_last=kind == "missing")
+        name = full[-1] if full and len(full) > len(prefix) else None
+        parent = full[:-1] if name is not None else full
+        value = err.get("input")
+        rel = tuple(full[len(prefix) :])
+        if kind == "missing":
+            ctx = where(doc, parent) if parent else "the journey"
+            out.append(doc.at(parent, f"missing key {quote(name)} in {ctx}", "missing-field"))
+        elif kind == "extra_forbidden":
+            valid = fields_at(model, rel[:-1])
+            msg = f"unknown key {quote(name)}" + (f" in {where(doc, parent)}" if parent else "")
+            msg += did_you_mean(name, valid) + valid_list(valid)
+            out.append(doc.at(full, msg, "unknown-key", key=True))
+        elif kind == "literal_error":
+            choices = re.findall(r"'([^']*)'", str(err.get("ctx", {}).get("expected", "")))
+            code = "unknown-stage" if name in _STAGE_FIELDS else "bad-value"
+            inside = f" in {where(doc, parent)}" if parent else ""
+            msg = f"{name} {describe(value)}{inside} is not valid"
+            out.append(doc.at(full, msg + did_you_mean(value, choices) + valid_list(choices), code))
+        elif kind in _TYPE_NAMES:
+            label = where(doc, full)
+            if name is not None:
+                label = f"{name} in {where(doc, parent)}" if parent else str(name)
+            expected = _TYPE_NAMES[kind]
+            msg = f"{label} must be {expected}, got {describe(value)}"
+            out.append(doc.at(full, msg, "wrong-type"))
+        elif kind == "too_short":
+            msg = f"{where(doc, full)} must not be empty"
+            out.append(doc.at(full, msg, "missing-field"))
+        elif kind in ("greater_than_equal", "less_than_equal", "greater_than", "less_than"):
+            bound = next(iter(err.get("ctx", {}).values()), "")
+            relation = {"greater_than_equal": "at least", "less_than_equal": "at most"}.get(
+                kind, "within bounds"
+            )
+            msg = (
+                f"{name} in {where(doc, parent)} must be {relation} {bound}, got {describe(value)}"
+            )
+            out.append(doc.at(full, msg, "bad-value"))
+        elif kind == "string_too_short":
+            out.append(doc.at(full, f"{where(doc, full)} must not be empty", "missing-field"))
+        elif re.fullmatch(r"[a-z]+(?:-[a-z]+)+", kind):  # our PydanticCustomError codes
+            msg = err["msg"]
+            if kind in ("bad-duration", "bad-time") and isinstance(name, str) and name not in msg:
+                msg = f"{name}: {msg}"
+            out.append(doc.at(full, msg, kind))
+        else:
+            out.append(doc.at(full, f"{where(doc, full)}: {err['msg']}", "wrong-type"))
+    return out
+
+
+def validate_part(
+    doc: YamlDoc, prefix: Path_, model: type[BaseModel], value: Any
+) -> tuple[Any, list[Diagnostic]]:
+    """Validate ``value`` (found at ``prefix``) against ``model``."""
+    try:
+        return model.model_validate(value), []
+    except ValidationError as exc:
+        return None, pydantic_diagnostics(doc, prefix, model, exc)
+
+
+@dataclass
+class StepEntry:
+    """One item of ``steps``: its raw data, id and detected type, and its model if valid."""
+
+    index: int
+    raw: Any
+    id: str | None
+    kind: str | None
+    model: StepSpec | None = None
+
+    @property
+    def loc(self) -> Path_:
+        """Where the step is in the document."""
+        return ("steps", self.index)
+
+
+@dataclass
+class ParsedJourney:
+    """A journey file after structural validation (parts are ``None`` where invalid)."""
+
+    doc: YamlDoc
+    head: JourneyHead | None = None
+    trigger: TriggerSpec | None = None
+    steps: list[StepEntry] = field(default_factory=list)
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+
+    @property
+    def complete(self) -> bool:
+        """Whether every part is structurally valid (a plan can be compiled)."""
+        return (
+            self.head is not None
+            and self.trigger is not None
+            and bool(self.steps)
+            and all(s.model is not None for s in self.steps)
+        )
+
+    @property
+    def journey_id(self) -> str | None:
+        """The journey id as written (even when invalid), if it is text."""
+        value = self.doc.get(("journey",))
+        return value if isinstance(value, str) else None
+
+    def step_ids(self) -> list[str]:
+        """Every step id as written (text ids only, in order, duplicates kept)."""
+        return [s.id for s in self.steps if s.id is not None]
+
+
+def _step_kind(
+    doc: YamlDoc, loc: Path_, raw: dict[str, Any]
+) -> tuple[str | None, list[Diagnostic]]:
+    present = [k for k in raw if k in STEP_MODELS]
+    sid = raw.get("id")
+    label = f"step {quote(sid)}" if isinstance(sid, str) else f"step #{loc[-1] + 1}"  # type: ignore[operator]
+    types_ = list(STEP_MODELS)
+    if len(present) == 1:
+        return present[0], []
+    if len(present) > 1:
+        msg = (
+            f"{label} has more than one type ({', '.join(present)}); a step does one thing,"
+            " so split it into separate steps"
+        )
+        return None, [doc.at((*loc, present[1]), msg, "ambiguous-step", key=True)]
+    if "goto" in raw:
+        return "goto", []
+    known = {*STEP_COMMON_KEYS, *STEP_OUTCOME_KEYS}
+    unknown = [k for k in raw if k not in known]
+    if unknown:
+        msg = f"unknown step type {quote(unknown[0])}" + did_you_mean(unknown[0], types_)
+        return None, [
+            doc.at((*loc, unknown[0]), msg + valid_list(types_), "unknown-step-type", key=True)
+        ]
+    msg = f"{label} has no type; add one of: {', '.join(types_)} (or just a goto)"
+    return None, [doc.at(loc, msg, "missing-field")]
+
+
+def parse_steps(doc: YamlDoc, raw_steps: Any) -> tuple[list[StepEntry], list[Diagnostic]]:
+    """Detect each step's type and validate it against its model."""
+    entries: list[StepEntry] = []
+    problems: list[Diagnostic] = []
+    if not isinstance(raw_steps, list):
+        return entries, problems  # reported by the head model
+    for i, raw in enumerate(raw_steps):
+        loc: Path_ = ("steps", i)
+        if not isinstance(raw, dict):
+            msg = f"step #{i + 1} must be a mapping with an id and a type, got {describe(raw)}"
+            problems.append(doc.at(loc, msg, "wrong-type"))
+            entries.append(StepEntry(i, raw, None, None))
+            continue
+        sid = raw.get("id") if isinstance(raw.get("id"), str) else None
+        kind, found = _step_kind(doc, loc, raw)
+        problems.extend(found)
+        entry = StepEntry(i, raw, sid, kind)
+        if kind is not None:
+            model_cls = GotoSpec if kind == "goto" else STEP_MODELS[kind]
+            entry.model, errs = validate_part(doc, loc, model_cls, raw)
+            problems.extend(errs)
+        entries.append(entry)
+    return entries, problems
+
+
+def parse_trigger(doc: YamlDoc, raw: Any) -> tuple[TriggerSpec | None, list[Diagnostic]]:
+    """Detect the trigger kind (exactly one of event|date|schedule|stage) and validate it."""
+    loc: Path_ = ("trigger",)
+    kinds = list(TRIGGER_MODELS)
+    if not isinstance(raw, dict):
+        if raw is None and doc.get(loc, "absent") == "absent":
+            return None, []  # missing: reported by the head model
+        msg = f"trigger must be a mapping with one of {', '.join(kinds)}, got {describe(raw)}"
+        return None, [doc.at(loc, msg, "wrong-type")]
+    present = [k for k in raw if k in TRIGGER_MODELS]
+    if len(present) != 1:
+        if present:
+            msg = f"trigger has {' and '.join(present)}; a trigger has exactly one of"
+            return None, [
+                doc.at((*loc, present[1]), f"{msg} {', '.join(kinds)}", "bad-trigger", key=True)
+            ]
+        unknown = [k for k in raw if k not in ("when", "at", "offset", "segment")]
+        hint = did_you_mean(unknown[0], kinds) if unknown else ""
+        target = (*loc, unknown[0]) if unknown else loc
+        msg = f"trigger needs exactly one of {', '.join(kinds)}{hint}"
+        return None, [doc.at(target, msg, "bad-trigger", key=bool(unknown))]
+    model, errs = validate_part(doc, loc, TRIGGER_MODELS[present[0]], raw)
+    return model, errs
+
+
+def parse_journey(doc: YamlDoc) -> ParsedJourney:
+    """Validate the structure of a journey document, collecting every problem."""
+    parsed = ParsedJourney(doc=doc)
+    data = doc.data
+    if not isinstance(data, dict):
+        what = "empty" if data is None else f"{describe(data)}"
+        msg = (
+            f"a journey file must be a mapping with journey, trigger and steps; this one is {what}"
+        )
+        parsed.diagnostics.append(
+            doc.at((), msg, "missing-field" if data is None else "wrong-type")
+        )
+        return parsed
+    parsed.head, errs = validate_part(doc, (), JourneyHead, data)
+    parsed.diagnostics.extend(errs)
+    if "trigger" in data:
+        parsed.trigger, errs = parse_trigger(doc, data["trigger"])
+        parsed.diagnostics.extend(errs)
+    parsed.steps, errs = parse_steps(doc, data.get("steps"))
+    parsed.diagnostics.extend(errs)
+    return parsed
