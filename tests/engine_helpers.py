@@ -20,8 +20,13 @@ from journeys.store.tables import customers, enrollments, outbox
 T0 = datetime(2026, 3, 2, tzinfo=UTC)
 
 BASIC_TEMPLATES = {
-    "hello.html": "---\nsubject: Hello {{ customer.first_name }}\n---\n<p>Hi {{ customer.first_name }}</p>\n",
-    "hello.ko.html": "---\nsubject: 안녕하세요 {{ customer.first_name }}\n---\n<p>안녕 {{ customer.first_name }}</p>\n",
+    "hello.html": (
+        "---\nsubject: Hello {{ customer.first_name }}\n---\n<p>Hi {{ customer.first_name }}</p>\n"
+    ),
+    "hello.ko.html": (
+        "---\nsubject: 안녕하세요 {{ customer.first_name }}\n---\n"
+        "<p>안녕 {{ customer.first_name }}</p>\n"
+    ),
 }
 
 

@@ -124,7 +124,8 @@ def test_bad_records_are_reported_and_good_ones_kept(cart_service) -> None:
             '"occurred_at": "2026-03-02T10:00:00Z"}',
             '{"id": "e3", "type": "order.placed", "customer_id": "c-1", '
             '"occurred_at": "2026-03-02T10:00:00Z", "data": {"total": "lots"}}',
-            '{"id": "e4", "type": "cart.updated", "customer_id": "c-1", "occurred_at": "yesterday"}',
+            '{"id": "e4", "type": "cart.updated", "customer_id": "c-1", '
+            '"occurred_at": "yesterday"}',
         ]
     )
     report = cart_service.ingest(records_from_text(text))

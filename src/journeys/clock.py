@@ -1,6 +1,6 @@
-"""Injected time. The runtime never calls ``datetime.now()``: it asks a clock.
+"""Injected time. The runtime never calls ``datetime.now()``; it asks a clock.
 
-:class:`VirtualClock` lets tests and ``journeys simulate`` skip time, as Temporal's test server does.
+:class:`VirtualClock` lets tests and ``journeys simulate`` skip time, like Temporal's test server.
 """
 
 from __future__ import annotations

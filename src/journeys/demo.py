@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import random
 import shutil
+import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Engine, select
 
 from journeys.channels.base import ChannelRegistry
 from journeys.channels.file import FileChannel
@@ -58,7 +59,9 @@ def run_demo(
     messages_file = out_dir / "messages.jsonl"
     project = load_project([specs], templates_dir=templates)
     clock = VirtualClock(DEMO_START)
-    db = store_db.open_store(f"sqlite:///{database}")
+    # Thousands of small virtual-time transactions run in memory so the demo's speed does not
+    # depend on the disk; the finished database is saved to a file at the end.
+    db = store_db.open_store("sqlite:///:memory:")
     file_channel = FileChannel(messages_file)
     channels = ChannelRegistry({name: file_channel for name in STANDARD_CHANNELS})
     service = JourneyService(db, project, clock=clock, channels=channels)
@@ -72,7 +75,7 @@ def run_demo(
         service.engine.start_cursors(DEMO_START)
         until = DEMO_START + timedelta(days=days)
         rng = random.Random(seed)
-        answered: set[int] = set()
+        answered = [0]
         steps = 0
         while True:
             service.tick()
@@ -84,6 +87,7 @@ def run_demo(
             clock.set(upcoming)
         say(f"ran {len(project.plans)} journeys through {steps} instants up to {iso(until)}")
         samples = _write_samples(service, out_dir / "samples")
+        _save_database(db, database)
         data = build_report(db, project.plans)
         say("")
         say(render_report(data))
@@ -97,19 +101,22 @@ def run_demo(
         db.dispose()
 
 
-def _answer_surveys(service: JourneyService, rng: random.Random, answered: set[int]) -> None:
-    """Some customers answer the NPS survey 2-30 hours after it is sent (deterministic)."""
+def _answer_surveys(service: JourneyService, rng: random.Random, seen: list[int]) -> None:
+    """Some customers answer the NPS survey 2-30 hours after it is sent (deterministic).
+
+    ``seen[0]`` is the last outbox id looked at, so each survey is considered once.
+    """
     with service.db.connect() as conn:
         rows = conn.execute(
             select(
                 outbox.c.id, outbox.c.customer_id, outbox.c.journey, outbox.c.step, outbox.c.due_at
-            ).where(outbox.c.kind == "survey", outbox.c.status == "sent")
+            )
+            .where(outbox.c.kind == "survey", outbox.c.status == "sent", outbox.c.id > seen[0])
+            .order_by(outbox.c.id)
         ).all()
     events = []
     for row in rows:
-        if row.id in answered:
-            continue
-        answered.add(row.id)
+        seen[0] = row.id
         if rng.random() > 0.6:
             continue
         score = rng.choices(range(11), weights=[2, 1, 1, 2, 2, 3, 4, 8, 10, 14, 13])[0]
@@ -125,6 +132,16 @@ def _answer_surveys(service: JourneyService, rng: random.Random, answered: set[i
         )
     if events:
         service.ingest(events, source="demo")
+
+
+def _save_database(db: Engine, path: Path) -> None:
+    """Copy the in-memory database to ``path`` with SQLite's online backup."""
+    target = sqlite3.connect(path)
+    try:
+        with db.connect() as conn:
+            conn.connection.dbapi_connection.backup(target)  # type: ignore[union-attr]
+    finally:
+        target.close()
 
 
 def _write_samples(service: JourneyService, folder: Path, per_template: int = 2) -> Path:

@@ -1,4 +1,4 @@
-"""Durations (``30m``, ``24h``, ``3d``, ``2w``, ISO 8601 ``P3D``) and local times of day (``09:00``)."""
+"""Durations (``30m``, ``24h``, ``3d``, ``2w``, ISO 8601 ``P3D``) and times of day (``09:00``)."""
 
 from __future__ import annotations
 

@@ -169,7 +169,7 @@ class SendStep(Step):
 
 @dataclass(frozen=True)
 class SurveyStep(Step):
-    """Send a survey (``nps`` 0-10 or ``csat`` 1-5) and wait up to ``within_seconds`` for an answer."""
+    """Send a survey (``nps`` 0-10, ``csat`` 1-5); wait up to ``within_seconds`` for an answer."""
 
     survey: Literal["nps", "csat"] = "nps"
     template: str = ""

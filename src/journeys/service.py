@@ -187,7 +187,7 @@ class JourneyService:
                 for cid, rec in good.items():
                     old = existing.get(cid)
                     if old is None:
-                        row = self.engine._new_customer(cid, now)  # noqa: SLF001
+                        row = self.engine.new_customer(cid, now)
                         row.update(rec)
                         new_rows.append(row)
                         continue
@@ -203,6 +203,8 @@ class JourneyService:
                         report.unchanged += 1
                 repo.insert_customers(conn, new_rows)
                 repo.update_customers(conn, changed)
+            if new_rows or changed:
+                self.engine.customers_changed()
             report.accepted += len(new_rows) + len(changed)
         return report
 

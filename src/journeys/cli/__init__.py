@@ -20,16 +20,7 @@ app = typer.Typer(
 
 def _register() -> None:
     # Imported for their side effect of adding commands to `app`.
-    from journeys.cli import spec_cmds  # noqa: F401
-
-    try:
-        from journeys.cli import engine_cmds  # noqa: F401
-    except ImportError:  # pragma: no cover - during bootstrap only
-        pass
-    try:
-        from journeys.cli import prefect_cmds  # noqa: F401
-    except ImportError:  # pragma: no cover - during bootstrap only
-        pass
+    from journeys.cli import engine_cmds, prefect_cmds, spec_cmds  # noqa: F401
 
 
 def main() -> None:

@@ -283,9 +283,21 @@ def demo_cmd(
     ] = Path("demo-out"),
     customers: Annotated[int, typer.Option(help="How many sample customers.")] = 300,
     days: Annotated[int, typer.Option(help="Days of sample events.")] = 30,
+    prefect: Annotated[
+        bool,
+        typer.Option(
+            "--prefect",
+            help="Start a local Prefect server, serve the journeys as deployments and replay "
+            "the events as Prefect events; runs until Ctrl-C.",
+        ),
+    ] = False,
 ) -> None:
     """Every example journey on sample customers and 30 days of events, in virtual time."""
+    _load_project(specs, templates)
+    if prefect:
+        from journeys.orchestration.demo_prefect import run_demo_prefect
+
+        raise typer.Exit(run_demo_prefect(specs, templates, out / "prefect"))
     from journeys.demo import run_demo
 
-    _load_project(specs, templates)
     run_demo(specs, templates, out, customers=customers, days=days)

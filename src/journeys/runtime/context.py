@@ -1,4 +1,4 @@
-"""What expressions and templates see: ``customer``, ``event``, ``answers``, ``now``, ``journey``."""
+"""What expressions and templates see: customer, event, answers, now and journey."""
 
 from __future__ import annotations
 

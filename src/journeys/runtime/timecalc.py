@@ -79,7 +79,7 @@ def yearly_date(month_day: str, year: int, feb29: str = "feb28") -> date | None:
 
 
 def month_days_on(day: date, feb29: str = "feb28") -> list[str]:
-    """The ``MM-DD`` values whose yearly date is ``day`` (Feb 28 also serves Feb 29 in common years)."""
+    """The ``MM-DD`` values whose yearly date is ``day`` (Feb 28 serves Feb 29 in common years)."""
     keys = [day.strftime("%m-%d")]
     leap = day.year % 4 == 0 and (day.year % 100 != 0 or day.year % 400 == 0)
     if not leap and (

@@ -386,6 +386,18 @@ def claim_due(
     return [_utc_row(r) for r in conn.execute(_locking(conn, stmt)).mappings()]
 
 
+def claim_due_any(
+    conn: Connection, journey: str | None, now: datetime, limit: int
+) -> list[dict[str, Any]]:
+    """Due enrollments at any step (of one journey, or all), oldest first; PostgreSQL workers
+    skip each other's rows."""
+    stmt = select(enrollments).where(enrollments.c.status == "active", enrollments.c.wake_at <= now)
+    if journey:
+        stmt = stmt.where(enrollments.c.journey == journey)
+    stmt = stmt.order_by(enrollments.c.wake_at, enrollments.c.id).limit(limit)
+    return [_utc_row(r) for r in conn.execute(_locking(conn, stmt)).mappings()]
+
+
 def due_steps(conn: Connection, now: datetime, journey: str | None = None) -> list[tuple[str, str]]:
     """(journey, step) pairs that have due enrollments."""
     stmt = select(enrollments.c.journey, enrollments.c.step).where(

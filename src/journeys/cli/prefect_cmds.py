@@ -1,0 +1,142 @@
+"""``journeys deploy``: the journeys as Prefect deployments (one per journey, named after it)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import typer
+
+from journeys.cli import app
+
+if TYPE_CHECKING:
+    from journeys.plan import Plan
+
+DEFAULT_WORK_POOL = "journeys"
+
+
+DEPLOY_HELP = (
+    "Turn every journey into a Prefect deployment named after it, with its triggers and "
+    "schedules.\n\n"
+    "Event triggers become Prefect event triggers on crm.<type>; date triggers a 15-minute "
+    "sweep; schedule triggers a cron in the journey's time zone. Without --serve the "
+    "deployments are registered for a work pool (start workers with `prefect worker start "
+    "--pool journeys`); the workers read the database URL from JOURNEYS_DATABASE_URL."
+)
+
+
+@app.command("deploy", help=DEPLOY_HELP)
+def deploy(
+    paths: list[Path] | None = typer.Argument(  # noqa: B008
+        None,
+        help="Spec directory or file (default: journey_specs).",
+        show_default=False,
+    ),
+    serve: bool = typer.Option(
+        False, "--serve", help="Serve every deployment from this process until Ctrl-C."
+    ),
+    dry_run: bool = typer.Option(
+        False, "--dry-run", help="Print what would be created; contact no server."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of text."),
+    work_pool: str = typer.Option(
+        DEFAULT_WORK_POOL,
+        "--work-pool",
+        help="Work pool to register for (a process pool is created if missing).",
+    ),
+    templates: Path | None = typer.Option(  # noqa: B008
+        None, "--templates", help="Templates directory (default: next to the specs)."
+    ),
+    source: str | None = typer.Option(
+        None,
+        "--source",
+        help="Directory or git URL holding flows/journey_flows.py (default: this checkout).",
+    ),
+    window: int = typer.Option(
+        10,
+        "--window",
+        min=1,
+        help="Coalescing window (seconds): at most one event-triggered run per journey per window.",
+    ),
+    settle: int = typer.Option(
+        6,
+        "--settle",
+        min=0,
+        help="Extra seconds before a triggered run starts, so the server has stored the events.",
+    ),
+    tick: bool = typer.Option(
+        True, "--tick/--no-tick", help="Also create the every-minute 'tick' deployment."
+    ),
+) -> None:
+    """``journeys deploy``: see :data:`DEPLOY_HELP` and docs/operations.md."""
+    from journeys.orchestration import prefect_deploy as pd
+    from journeys.orchestration.flow_support import ENV_SPECS, ENV_TEMPLATES
+
+    spec_paths = list(paths) if paths else [Path("journey_specs")]
+    if len(spec_paths) != 1:
+        typer.echo(
+            "error: pass one spec directory or file (the flows load the project from one path)",
+            err=True,
+        )
+        raise typer.Exit(2)
+    specs_path = spec_paths[0]
+    plans = _load_plans(specs_path, templates)
+    options = pd.DeployOptions(window_seconds=window, settle_seconds=settle, tick=tick)
+    deployments = pd.plan_deployments(plans, options)
+
+    if dry_run:
+        if as_json:
+            typer.echo(pd.format_json(deployments))
+        else:
+            typer.echo(pd.format_text(deployments), nl=False)
+        return
+
+    if serve:
+        environment = {ENV_SPECS: str(specs_path.resolve())}
+        if templates is not None:
+            environment[ENV_TEMPLATES] = str(templates.resolve())
+        typer.echo(
+            f"serving {len(deployments)} deployments "
+            f"({', '.join(d.name for d in deployments)}); Ctrl-C stops",
+            err=True,
+        )
+        pd.serve_deployments(deployments, source=source, environment=environment)
+        return
+
+    if source is None or Path(source).is_dir():
+        root = Path(source) if source else pd.find_project_root()
+        env = pd.job_environment(specs_path, templates, root)
+    else:  # a git URL: the flow runs in the checkout, so the paths are taken as relative to it
+        env = {ENV_SPECS: specs_path.as_posix()}
+        if templates is not None:
+            env[ENV_TEMPLATES] = templates.as_posix()
+    ids = pd.register_deployments(
+        deployments, work_pool=work_pool, source=source, job_variables={"env": env}
+    )
+    if as_json:
+        typer.echo(json.dumps({"work_pool": work_pool, "deployments": ids}, indent=2))
+        return
+    for name, deployment_id in ids.items():
+        typer.echo(f"registered {name}  ({deployment_id})")
+    typer.echo(
+        f"\n{len(ids)} deployments registered for work pool {work_pool!r}. Start workers with:\n"
+        f"  JOURNEYS_DATABASE_URL=... prefect worker start --pool {work_pool}"
+    )
+
+
+def _load_plans(specs_path: Path, templates: Path | None) -> dict[str, Plan]:
+    """Compiled plans of the project at ``specs_path``; exit 1 with every error if invalid."""
+    from journeys.spec import load_project
+
+    project = load_project([specs_path], templates_dir=templates)
+    if not project.ok:
+        for diagnostic in project.diagnostics:
+            render = getattr(diagnostic, "render", None)
+            typer.echo(render() if callable(render) else str(diagnostic), err=True)
+        typer.echo("error: the journey specs have errors; nothing was deployed", err=True)
+        raise typer.Exit(1)
+    if not project.plans:
+        typer.echo(f"error: no journeys found in {specs_path}", err=True)
+        raise typer.Exit(1)
+    return dict(project.plans)

@@ -1,0 +1,298 @@
+"""``journeys demo --prefect``: watch the example journeys run as Prefect flows.
+
+Starts a local Prefect server (SQLite, telemetry off, UI on), imports sample customers into a
+fresh journeys database, serves every example journey (``journeys deploy --serve``), replays
+sample CRM events as Prefect events (``crm.<type>``), prints the UI address and keeps running
+until Ctrl-C. Time runs fast (one hour per second by default, the same in every process: see
+:class:`journeys.orchestration.flow_support.ScaledClock`), so a day's wait takes 24 seconds and
+the UI fills with journey runs and their ``<journey>.<step>`` task runs.
+
+Everything it writes goes to ``out_dir`` (default ``demo-out/prefect``): the journeys database,
+``messages.jsonl`` (the messages the journeys "send"), the Prefect server's home, database and
+log. Nothing else is touched, and both child processes are stopped on exit.
+
+Run it with ``python -m journeys.orchestration.demo_prefect`` (or ``make demo-prefect``).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, ExitStack
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from journeys.clock import iso, parse_instant
+from journeys.orchestration.flow_support import (
+    ENV_CLOCK_ORIGIN,
+    ENV_CLOCK_SPEED,
+    ENV_DATABASE_URL,
+    ENV_MESSAGES_FILE,
+    ScaledClock,
+)
+from journeys.orchestration.prefect_deploy import find_project_root
+
+DEFAULT_PORT = 4200
+
+
+def port_is_free(host: str, port: int) -> bool:
+    """Whether nothing listens on ``host:port``."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+        return True
+
+
+def pick_port(host: str, preferred: int) -> int:
+    """``preferred`` if free, else any free port."""
+    if port_is_free(host, preferred):
+        return preferred
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def base_environment(prefect_home: Path) -> dict[str, str]:
+    """This environment without Prefect profile settings, telemetry off, its own Prefect home."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    env.update(
+        {
+            "PREFECT_HOME": str(prefect_home),
+            "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+            "DO_NOT_TRACK": "1",
+        }
+    )
+    return env
+
+
+def start_prefect_server(
+    out_dir: Path, host: str, port: int
+) -> tuple[subprocess.Popen[bytes], str, Path]:
+    """``prefect server start`` on SQLite under ``out_dir``; (process, API URL, log path)."""
+    home = out_dir / "prefect-home"
+    home.mkdir(parents=True, exist_ok=True)
+    env = base_environment(home)
+    env["PREFECT_API_DATABASE_CONNECTION_URL"] = f"sqlite+aiosqlite:///{out_dir / 'prefect.db'}"
+    log_path = out_dir / "prefect-server.log"
+    prefect = Path(sys.executable).with_name("prefect")
+    command = [str(prefect) if prefect.exists() else "prefect", "server", "start"]
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(
+            [*command, "--host", host, "--port", str(port)],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    return proc, f"http://{host}:{port}/api", log_path
+
+
+def wait_until_healthy(
+    proc: subprocess.Popen[bytes], api_url: str, log_path: Path, timeout: float = 120.0
+) -> None:
+    """Wait for ``/api/health``; RuntimeError with the server log if it fails."""
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while True:
+        if proc.poll() is not None:
+            raise RuntimeError(f"the Prefect server exited; see {log_path}")
+        try:
+            if httpx.get(f"{api_url}/health", timeout=1.0).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the Prefect server did not start in {timeout:.0f}s; {log_path}")
+        time.sleep(0.5)
+
+
+def stop_process_group(proc: subprocess.Popen[bytes], sig: int, timeout: float = 20.0) -> None:
+    """Send ``sig`` to the process group of ``proc`` (started in its own session); then kill."""
+    if proc.poll() is not None:
+        return
+    try:
+        os.killpg(proc.pid, sig)
+        proc.wait(timeout=timeout)
+    except ProcessLookupError:
+        return
+    except subprocess.TimeoutExpired:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            return
+        proc.wait(timeout=5)
+
+
+def _journeys_command() -> list[str]:
+    script = Path(sys.executable).with_name("journeys")
+    if script.exists():
+        return [str(script)]
+    return [sys.executable, "-c", "from journeys.cli import main; main()"]
+
+
+def _wait_for_deployments(expected: int, serve: subprocess.Popen[bytes], log_path: Path) -> None:
+    from prefect import get_client
+
+    deadline = time.monotonic() + 120
+    while True:
+        if serve.poll() is not None:
+            raise RuntimeError(f"journeys deploy --serve exited; see {log_path}")
+        with get_client(sync_client=True) as client:
+            if len(client.read_deployments()) >= expected:
+                return
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the deployments were not registered; see {log_path}")
+        time.sleep(1.0)
+
+
+def replay_events(
+    events: Iterator[dict[str, Any]],
+    clock: ScaledClock,
+    should_stop: Callable[[], bool],
+    say: Callable[[str], None],
+    pause: float = 0.5,
+) -> int:
+    """Emit each event as a Prefect event when the scaled clock reaches its ``occurred_at``."""
+    from journeys.orchestration.prefect_events import emit_crm_events
+
+    emitted = 0
+    pending: dict[str, Any] | None = next(events, None)
+    last_report = time.monotonic()
+    while pending is not None and not should_stop():
+        now = clock.now()
+        batch: list[dict[str, Any]] = []
+        while pending is not None and parse_instant(str(pending["occurred_at"])) <= now:
+            batch.append(pending)
+            pending = next(events, None)
+        if batch:
+            emitted += emit_crm_events(batch)
+        if time.monotonic() - last_report >= 10:
+            say(f"  {iso(now)} (demo time): {emitted} CRM events emitted")
+            last_report = time.monotonic()
+        time.sleep(pause)
+    return emitted
+
+
+def run_demo_prefect(
+    specs: Path = Path("journey_specs"),
+    templates: Path | None = None,
+    out_dir: Path = Path("demo-out/prefect"),
+    customers: int = 200,
+    days: int = 7,
+    speed: float = 3600.0,
+    host: str = "127.0.0.1",
+    port: int = DEFAULT_PORT,
+    seed: int = 7,
+    say: Callable[[str], None] = print,
+) -> int:
+    """Run the Prefect demo until Ctrl-C; returns the process exit code (0, or 130 on Ctrl-C)."""
+    from journeys.sampledata import generate_customers, generate_events
+    from journeys.service import JourneyService
+
+    out_dir = out_dir.resolve()
+    for stale in ("prefect-home", "prefect.db", "journeys.db", "messages.jsonl"):
+        target = out_dir / stale
+        if target.is_dir():
+            shutil.rmtree(target)
+        elif target.exists():
+            target.unlink()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    specs = specs.resolve()
+    database_url = f"sqlite:///{out_dir / 'journeys.db'}"
+    messages = out_dir / "messages.jsonl"
+    port = pick_port(host, port)
+
+    say(f"starting a Prefect server on {host}:{port} (SQLite, telemetry off) ...")
+    server, api_url, server_log = start_prefect_server(out_dir, host, port)
+    serve: subprocess.Popen[bytes] | None = None
+    interrupted = False
+    settings = ExitStack()
+    try:
+        wait_until_healthy(server, api_url, server_log)
+        origin = datetime.now(UTC).replace(microsecond=0)
+        clock = ScaledClock(origin, speed)
+        env: dict[str, str] = {
+            **base_environment(out_dir / "prefect-home"),
+            "PREFECT_API_URL": api_url,
+            "PREFECT_RUNNER_POLL_FREQUENCY": "2",
+            ENV_DATABASE_URL: database_url,
+            ENV_MESSAGES_FILE: str(messages),
+            ENV_CLOCK_ORIGIN: iso(origin) or "",
+            ENV_CLOCK_SPEED: str(speed),
+        }
+        settings.enter_context(_prefect_settings(api_url))
+
+        service = JourneyService.open(database_url, specs=specs, templates=templates, clock=clock)
+        try:
+            people = generate_customers(customers, seed=seed)
+            journeys = sorted(service.project.plans)
+            say(f"imported {service.import_customers(people).accepted} sample customers")
+        finally:
+            service.close()
+
+        serve_log = out_dir / "serve.log"
+        command = [*_journeys_command(), "deploy", str(specs), "--serve"]
+        if templates is not None:
+            command += ["--templates", str(templates.resolve())]
+        with serve_log.open("wb") as log:
+            serve = subprocess.Popen(
+                command,
+                cwd=find_project_root(),
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        _wait_for_deployments(len(journeys) + 1, serve, serve_log)
+        ui = f"http://{host}:{port}"
+        say("")
+        say(f"Prefect UI:        {ui}   (deployments: {ui}/deployments, runs: {ui}/runs)")
+        say(f"journeys served:   {', '.join(journeys)} + tick")
+        say(f"demo time:         x{speed:g} (a day's wait takes {86400 / speed:.0f} s)")
+        say(f"messages:          {messages}")
+        say(f"logs:              {serve_log}, {server_log}")
+        say("replaying sample CRM events as Prefect events (crm.<type>); Ctrl-C stops")
+        say("")
+        events = generate_events(people, origin, days, seed=seed)
+        try:
+            count = replay_events(events, clock, lambda: serve.poll() is not None, say)
+            say(f"replayed {count} events; journeys keep running (tick every minute); Ctrl-C stops")
+            while serve.poll() is None:
+                time.sleep(1.0)
+            say(f"journeys deploy --serve stopped; see {serve_log}")
+            return 1
+        except KeyboardInterrupt:
+            interrupted = True
+            say("\nstopping ...")
+            return 130
+    finally:
+        if serve is not None:
+            stop_process_group(serve, signal.SIGINT)
+        stop_process_group(server, signal.SIGTERM)
+        settings.close()
+        if interrupted:
+            say("stopped")
+
+
+def _prefect_settings(api_url: str) -> AbstractContextManager[Any]:
+    """Point this process's Prefect client at the demo server (to emit the events)."""
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    return temporary_settings(updates={PREFECT_API_URL: api_url})
+
+
+if __name__ == "__main__":  # pragma: no cover
+    try:
+        sys.exit(run_demo_prefect())
+    except KeyboardInterrupt:
+        sys.exit(130)
