@@ -16,7 +16,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from journeys.cli import app
 from journeys.clock import parse_instant
 
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)  # no wrapping: tools parse file:line: lines
 
 SpecsOpt = Annotated[Path, typer.Option("--specs", help="Journey specs (folder or file).")]
 TemplatesOpt = Annotated[
@@ -131,12 +131,33 @@ def run_cmd(
     specs: SpecsOpt = Path("journey_specs"),
     templates: TemplatesOpt = None,
     once: Annotated[bool, typer.Option("--once", help="One pass, then exit.")] = False,
-    interval: Annotated[float, typer.Option(help="Seconds between passes.")] = 10.0,
+    interval: Annotated[
+        float | None,
+        typer.Option(help="Seconds between passes (default 10; 1 for --worker, when idle)."),
+    ] = None,
     inbox: Annotated[
         Path | None, typer.Option(help="Folder whose *.jsonl event files are ingested.")
     ] = None,
+    worker: Annotated[
+        bool,
+        typer.Option(
+            "--worker",
+            help="Run as one of many worker processes on PostgreSQL (no APScheduler); "
+            "see docs/scaling.md.",
+        ),
+    ] = False,
+    batch_size: Annotated[
+        int, typer.Option("--batch-size", min=1, help="Rows per batch (transaction), --worker.")
+    ] = 500,
 ) -> None:
-    """The embedded service: APScheduler ticks ingest, triggers, advance and dispatch."""
+    """The embedded service: APScheduler ticks ingest, triggers, advance and dispatch.
+
+    With --worker: one of any number of worker processes sharing a PostgreSQL database.
+    """
+    if worker:
+        _run_worker(database, specs, templates, once, interval or 1.0, inbox, batch_size)
+        return
+    interval = interval or 10.0
     from journeys.runner import one_pass, run_forever
 
     service = _open_service(database, specs, templates)
@@ -156,6 +177,64 @@ def run_cmd(
             on_pass=lambda t: err.print(_summary(t), highlight=False) if any(t.values()) else None,
         )
         err.print("journeys: stopped")
+    finally:
+        service.close()
+
+
+def _run_worker(
+    database: str | None,
+    specs: Path,
+    templates: Path | None,
+    once: bool,
+    interval: float,
+    inbox: Path | None,
+    batch_size: int,
+) -> None:
+    from journeys.service import ProjectInvalid
+    from journeys.store.db import describe
+    from journeys.worker import (
+        PassReport,
+        Worker,
+        WorkerConfigError,
+        open_worker_service,
+        require_postgres,
+    )
+
+    if inbox is not None:
+        raise _fail(
+            "--inbox is for the single-process runner; workers share one database, so feed "
+            "events with `journeys ingest`, the HTTP API or Prefect events"
+        )
+    try:
+        url = require_postgres(database)
+        service = open_worker_service(url, specs, templates, batch_size=batch_size)
+    except WorkerConfigError as exc:
+        raise _fail(str(exc), code=2) from None
+    except ProjectInvalid as exc:
+        raise _fail(str(exc)) from None
+    try:
+
+        def show(report: PassReport) -> None:
+            if report.busy:
+                err.print(_summary(report.as_dict()), highlight=False)
+
+        runner = Worker(service, interval=interval, on_pass=show)
+        if once:
+            report = runner.run_once()
+            if report is None:
+                raise typer.Exit(1)
+            if not report.busy:
+                err.print(_summary(report.as_dict()), highlight=False)
+            return
+        err.print(
+            f"journeys: worker {service.worker_id} on {describe(url)}, "
+            f"{len(service.project.plans)} journeys, batches of {batch_size}, idle poll "
+            f"{interval:g}s (Ctrl-C to stop)",
+            highlight=False,
+        )
+        runner.install_signal_handlers()
+        runner.run()
+        err.print("journeys: worker stopped")
     finally:
         service.close()
 

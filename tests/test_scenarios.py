@@ -1,0 +1,54 @@
+"""Every shipped scenario (tests/scenarios) passes against the example journeys.
+
+These are the same files ``journeys test`` runs; pytest runs each scenario as its own test.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from journeys.scenarios import discover, load_scenarios, run_scenario
+from journeys.spec import load_project
+
+ROOT = Path(__file__).resolve().parents[1]
+SCENARIOS = [
+    pytest.param(path, index, id=f"{path.stem}-{index + 1}")
+    for path in discover([ROOT / "tests" / "scenarios"])
+    for index, _ in enumerate(load_scenarios(path))
+]
+
+
+@pytest.fixture(scope="module")
+def project():
+    loaded = load_project([ROOT / "journey_specs"], templates_dir=ROOT / "templates")
+    assert loaded.ok, [d.render() for d in loaded.diagnostics]
+    return loaded
+
+
+def test_every_example_journey_has_scenarios(project) -> None:
+    covered = {
+        j
+        for path in discover([ROOT / "tests" / "scenarios"])
+        for s in load_scenarios(path)
+        for j in (s.journeys or [])
+    }
+    assert set(project.plans) <= covered
+
+
+@pytest.mark.parametrize(("path", "index"), SCENARIOS)
+def test_scenario(project, path: Path, index: int) -> None:
+    scenario = load_scenarios(path)[index]
+    result = run_scenario(project, scenario)
+    assert result.passed, "\n".join(result.failures)
+
+
+def test_a_wrong_expectation_fails_with_a_readable_diff(project, tmp_path: Path) -> None:
+    text = (ROOT / "tests" / "scenarios" / "birthday.yaml").read_text(encoding="utf-8")
+    broken = tmp_path / "broken.yaml"
+    broken.write_text(text.replace("at: 2026-03-05T00:00:00Z", "at: 2026-03-05T00:01:00Z"), "utf-8")
+    result = run_scenario(project, load_scenarios(broken)[0])
+    assert not result.passed
+    assert "missing: customer_id=c-1" in result.failures[0]
+    assert "unexpected: customer_id=c-1" in result.failures[0]
