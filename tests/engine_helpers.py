@@ -48,7 +48,7 @@ def write_project(
     for name, text in {**BASIC_TEMPLATES, **(templates or {})}.items():
         (tdir / name).write_text(text, encoding="utf-8")
     project = load_project([specs], templates_dir=tdir)
-    assert project.ok, "\n".join(d.render() for d in project.diagnostics)
+    assert project.ok, "\n".join(map(str, project.diagnostics))
     return project
 
 

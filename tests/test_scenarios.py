@@ -23,7 +23,7 @@ SCENARIOS = [
 @pytest.fixture(scope="module")
 def project():
     loaded = load_project([ROOT / "journey_specs"], templates_dir=ROOT / "templates")
-    assert loaded.ok, [d.render() for d in loaded.diagnostics]
+    assert loaded.ok, [str(d) for d in loaded.diagnostics]
     return loaded
 
 

@@ -49,7 +49,7 @@ class ProjectInvalid(Exception):
 
     def __init__(self, project: Project) -> None:
         self.project = project
-        lines = [d.render() if hasattr(d, "render") else str(d) for d in project.diagnostics]
+        lines = [str(d) for d in project.diagnostics]
         super().__init__("the journey specs have errors:\n" + "\n".join(lines))
 
 

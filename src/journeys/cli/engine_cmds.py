@@ -259,7 +259,7 @@ def _load_project(specs: Path, templates: Path | None) -> Any:
     project = load_project([specs], templates_dir=templates)
     if not project.ok:
         for d in project.diagnostics:
-            err.print(d.render() if hasattr(d, "render") else str(d), markup=False, highlight=False)
+            err.print(str(d), markup=False, highlight=False)
         raise typer.Exit(1)
     return project
 

@@ -132,8 +132,7 @@ def _load_plans(specs_path: Path, templates: Path | None) -> dict[str, Plan]:
     project = load_project([specs_path], templates_dir=templates)
     if not project.ok:
         for diagnostic in project.diagnostics:
-            render = getattr(diagnostic, "render", None)
-            typer.echo(render() if callable(render) else str(diagnostic), err=True)
+            typer.echo(str(diagnostic), err=True)
         typer.echo("error: the journey specs have errors; nothing was deployed", err=True)
         raise typer.Exit(1)
     if not project.plans:

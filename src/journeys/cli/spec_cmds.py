@@ -44,6 +44,30 @@ def _load(paths: list[Path] | None, templates: Path | None) -> Project:
     return load_project(paths or [Path("journey_specs")], templates_dir=templates)
 
 
+def _check_in_flight(project: Project, database: str) -> None:
+    """Add in-flight warnings from the store at ``database`` (read only, never migrated)."""
+    from sqlalchemy import inspect
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from journeys.inflight import in_flight_diagnostics
+    from journeys.spec.diagnostics import sort_diagnostics
+    from journeys.store.db import create_engine, describe
+
+    engine = create_engine(database)
+    try:
+        if not inspect(engine).has_table("enrollments"):
+            typer.echo(f"note: {describe(database)} has no journeys tables yet", err=True)
+            return
+        known = set(project.drafts) | set(project.plans)
+        found = in_flight_diagnostics(engine, project.plans, known)
+    except SQLAlchemyError as exc:
+        typer.echo(f"error: cannot read {describe(database)}: {exc.__class__.__name__}", err=True)
+        raise typer.Exit(2) from None
+    finally:
+        engine.dispose()
+    project.diagnostics[:] = sort_diagnostics([*project.diagnostics, *found])
+
+
 def _report(project: Project, fmt: OutputFormat) -> None:
     if fmt is OutputFormat.json:
         sys.stdout.write(render_json(project.diagnostics) + "\n")
@@ -69,9 +93,18 @@ def validate(
     fmt: Annotated[
         OutputFormat, typer.Option("--format", help="text (path:line:col: message [code]) or json.")
     ] = OutputFormat.text,
+    database: Annotated[
+        str | None,
+        typer.Option(
+            "--database",
+            help="Also report customers in flight at steps or journeys this change removes.",
+        ),
+    ] = None,
 ) -> None:
     """Check journeys, lifecycle.yaml, journeys.yaml and templates; report every problem."""
     project = _load(paths, templates)
+    if database:
+        _check_in_flight(project, database)
     _report(project, fmt)
     typer.echo(_summary(project), err=True)
     raise typer.Exit(0 if project.ok else 1)

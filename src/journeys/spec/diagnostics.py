@@ -54,6 +54,10 @@ CODES: dict[str, str] = {
     "template-error": "a template file that does not compile or is refused by the sandbox",
     "unknown-team": "notify.to names a team that journeys.yaml does not define",
     "internal-error": "a bug in the validator; please report it with the file",
+    "in-flight-step-removed": "(warning, validate --database) customers are in flight at a step "
+    "this version removes; they finish on their own version",
+    "in-flight-journey-removed": "(warning, validate --database) customers are still in a "
+    "journey no spec defines any more",
 }
 """Every diagnostic code with a one-line meaning (docs/language.md explains each)."""
 
