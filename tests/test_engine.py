@@ -535,3 +535,16 @@ def test_split_is_deterministic_and_weighted() -> None:
     assert buckets == [split_bucket(f"c-{i}", "cart", "coupon") for i in range(10_000)]
     share = sum(1 for b in buckets if b < 45) / len(buckets)
     assert 0.43 < share < 0.47
+
+
+def test_a_late_event_from_before_the_enrollment_does_not_exit_it(cart_service) -> None:
+    s = cart_service
+    s.ingest([event("e1", "cart.updated", "c-1", "2026-03-02T10:00:00Z", cart_total=50)])
+    run_until(s, T0 + timedelta(hours=12))
+    # An order from the day before arrives late: it must not end today's cart journey.
+    s.ingest([event("late", "order.placed", "c-1", "2026-03-01T09:00:00Z", total=30)])
+    run_until(s, T0 + timedelta(days=3))
+    assert [r["status"] for r in enrollment_rows(s)] == ["completed"]
+    assert [m["step"] for m in messages(s)] == ["remind"]
+    person = customer_row(s, "c-1")
+    assert person["orders_count"] == 1 and person["last_order_at"] == utc(2026, 3, 1, 9)

@@ -264,7 +264,8 @@ class Engine:
 
         for enr in list(active[cid]):
             plan = self.plan_for(conn, enr["journey"], enr["version"])
-            if plan is None:
+            if plan is None or at < enr["entered_at"]:
+                # A late event that happened before this enrollment began is not about it.
                 continue
             if etype in plan.exit_on:
                 self._end(enr, decide.EXITED, etype, at, batch)
