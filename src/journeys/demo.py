@@ -78,8 +78,8 @@ def run_demo(
         answered = [0]
         steps = 0
         while True:
-            service.tick()
-            _answer_surveys(service, rng, answered)
+            if service.tick().get("dispatched"):
+                _answer_surveys(service, rng, answered)
             steps += 1
             upcoming = service.next_event_time()
             if upcoming is None or upcoming > until:

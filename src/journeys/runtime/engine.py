@@ -194,9 +194,10 @@ class Engine:
         while limit is None or done < limit:
             size = self.batch_size if limit is None else min(self.batch_size, limit - done)
             n = self._process_batch(size)
-            if not n:
-                break
             done += n
+            if n < size:
+                # A short batch took everything due; what it emitted waits for the next round.
+                break
         return done
 
     @retry_conflicts
@@ -204,11 +205,40 @@ class Engine:
         now = self.clock.now()
         with self.db.begin() as conn:
             rows = repo.claim_pending_events(conn, now, size)
+            if rows and conn.dialect.name == "postgresql":
+                rows = self._in_customer_order(conn, rows, now)
             if not rows:
                 return 0
             errors = self._match(conn, rows, now)
             repo.mark_events_processed(conn, [r["seq"] for r in rows], now, errors)
         return len(rows)
+
+    @staticmethod
+    def _in_customer_order(
+        conn: Connection, rows: list[dict[str, Any]], now: datetime
+    ) -> list[dict[str, Any]]:
+        """Leave out the events of a customer who has an earlier due event outside this batch.
+
+        With several workers, that earlier event is in another worker's open batch (SKIP
+        LOCKED skipped it) or arrived late. Matching this batch's later events first would
+        reorder the customer's history — an order matched before the cart event it should end.
+        The left-out events stay pending; a later batch takes them, after the earlier one.
+        """
+        mine = {r["seq"] for r in rows}
+        first_elsewhere: dict[str, tuple[datetime, int]] = {}
+        pending = repo.pending_event_keys(conn, {r["customer_id"] for r in rows}, now)
+        for cid, keys in pending.items():
+            others = [k for k in keys if k[1] not in mine]
+            if others:
+                first_elsewhere[cid] = min(others)
+        if not first_elsewhere:
+            return rows
+        return [
+            r
+            for r in rows
+            if r["customer_id"] not in first_elsewhere
+            or (r["occurred_at"], r["seq"]) < first_elsewhere[r["customer_id"]]
+        ]
 
     def _match(self, conn: Connection, rows: list[dict[str, Any]], now: datetime) -> dict[int, str]:
         batch = _Batch()
@@ -769,8 +799,8 @@ class Engine:
         """
         report = StepReport()
         for _ in range(max_rounds):
-            if not self._advance_batch(journey, report):
-                break
+            if self._advance_batch(journey, report) < self.batch_size:
+                break  # a short batch claimed everything that was due
         return report
 
     # Immediate steps one enrollment may run in one batch (specs reject loops without a wait;
@@ -1053,9 +1083,7 @@ class Engine:
         now = self.clock.now()
         candidates: list[datetime] = []
         with self.db.connect() as conn:
-            for value in (repo.next_pending_event_time(conn, now), repo.next_wake_time(conn, now)):
-                if value:
-                    candidates.append(value)
+            candidates.extend(t for t in repo.next_times(conn, now) if t is not None)
         for plan in self.plans.values():
             if isinstance(plan.trigger, DateTrigger | ScheduleTrigger):
                 upcoming = self._next_fire.get(plan.journey)
