@@ -51,6 +51,13 @@ def _utc_row(row: Mapping[str, Any]) -> dict[str, Any]:
     return {k: as_utc(v) if isinstance(v, datetime) else v for k, v in row.items()}
 
 
+def _dicts(result: Any) -> list[dict[str, Any]]:
+    """Result rows as plain dicts. Every datetime column is a ``UtcDateTime``, which already
+    hands back aware UTC values, so rows need no per-value conversion (the hot path)."""
+    keys = list(result.keys())
+    return [dict(zip(keys, row, strict=True)) for row in result]
+
+
 def _locking(conn: Connection, stmt: Any) -> Any:
     """``FOR UPDATE SKIP LOCKED`` on PostgreSQL (SQLite has one writer and ignores it)."""
     if conn.dialect.name == "postgresql":
@@ -76,8 +83,8 @@ def load_customers(
         stmt = select(customers).where(customers.c.id.in_(chunk)).order_by(customers.c.id)
         if lock and conn.dialect.name == "postgresql":
             stmt = stmt.with_for_update()
-        for row in conn.execute(stmt).mappings():
-            found[row["id"]] = _utc_row(row)
+        for row in _dicts(conn.execute(stmt)):
+            found[row["id"]] = row
     return found
 
 
@@ -123,7 +130,7 @@ def customers_with_birthday(
     if include_null_tz and timezone:
         tz_clause = or_(tz_clause, customers.c.timezone.is_(None))
     stmt = select(customers).where(customers.c.birthday_md.in_(list(month_days)), tz_clause)
-    return [_utc_row(r) for r in conn.execute(stmt).mappings()]
+    return _dicts(conn.execute(stmt))
 
 
 def iter_customers(conn: Connection, chunk: int = 5000) -> Iterable[list[dict[str, Any]]]:
@@ -132,8 +139,8 @@ def iter_customers(conn: Connection, chunk: int = 5000) -> Iterable[list[dict[st
     while True:
         rows = conn.execute(
             select(customers).where(customers.c.id > last).order_by(customers.c.id).limit(chunk)
-        ).mappings()
-        batch = [_utc_row(r) for r in rows]
+        )
+        batch = _dicts(rows)
         if not batch:
             return
         yield batch
@@ -195,7 +202,26 @@ def claim_pending_events(conn: Connection, now: datetime, limit: int) -> list[di
         .order_by(events.c.occurred_at, events.c.seq)
         .limit(limit)
     )
-    return [_utc_row(r) for r in conn.execute(_locking(conn, stmt)).mappings()]
+    return _dicts(conn.execute(_locking(conn, stmt)))
+
+
+def pending_event_keys(
+    conn: Connection, customer_ids: Iterable[str], now: datetime
+) -> dict[str, list[tuple[datetime, int]]]:
+    """(occurred_at, seq) of every unprocessed, due event of these customers, by customer,
+    whoever holds them (no locks taken): lets a batch see a customer's earlier events that
+    another worker has claimed."""
+    wanted = sorted(set(customer_ids))
+    found: dict[str, list[tuple[datetime, int]]] = {}
+    for chunk in _chunks(wanted):
+        stmt = select(events.c.customer_id, events.c.occurred_at, events.c.seq).where(
+            events.c.customer_id.in_(chunk),
+            events.c.processed_at.is_(None),
+            events.c.occurred_at <= now,
+        )
+        for cid, occurred_at, seq in conn.execute(stmt):
+            found.setdefault(cid, []).append((as_utc(occurred_at), seq))
+    return found
 
 
 def mark_events_processed(
@@ -266,7 +292,7 @@ def active_enrollments(conn: Connection, customer_ids: Iterable[str]) -> list[di
         )
         if conn.dialect.name == "postgresql":
             stmt = stmt.with_for_update()
-        found.extend(_utc_row(r) for r in conn.execute(stmt).mappings())
+        found.extend(_dicts(conn.execute(stmt)))
     return found
 
 
@@ -316,7 +342,7 @@ def unconverted_enrollments(
             enrollments.c.journey.in_(names),
             enrollments.c.converted_at.is_(None),
         )
-        found.extend(_utc_row(r) for r in conn.execute(stmt).mappings())
+        found.extend(_dicts(conn.execute(stmt)))
     return found
 
 
@@ -383,7 +409,7 @@ def claim_due(
         .order_by(enrollments.c.wake_at, enrollments.c.id)
         .limit(limit)
     )
-    return [_utc_row(r) for r in conn.execute(_locking(conn, stmt)).mappings()]
+    return _dicts(conn.execute(_locking(conn, stmt)))
 
 
 def claim_due_any(
@@ -395,7 +421,7 @@ def claim_due_any(
     if journey:
         stmt = stmt.where(enrollments.c.journey == journey)
     stmt = stmt.order_by(enrollments.c.wake_at, enrollments.c.id).limit(limit)
-    return [_utc_row(r) for r in conn.execute(_locking(conn, stmt)).mappings()]
+    return _dicts(conn.execute(_locking(conn, stmt)))
 
 
 def due_steps(conn: Connection, now: datetime, journey: str | None = None) -> list[tuple[str, str]]:
@@ -406,6 +432,24 @@ def due_steps(conn: Connection, now: datetime, journey: str | None = None) -> li
     if journey:
         stmt = stmt.where(enrollments.c.journey == journey)
     return sorted({(j, s) for j, s in conn.execute(stmt.distinct())})
+
+
+def next_times(conn: Connection, after: datetime) -> tuple[datetime | None, datetime | None]:
+    """(next pending event time, next wake time) after ``after``, in one round trip."""
+    event_time = (
+        select(func.min(events.c.occurred_at))
+        .where(events.c.processed_at.is_(None), events.c.occurred_at > after)
+        .scalar_subquery()
+    )
+    wake_time = (
+        select(func.min(enrollments.c.wake_at))
+        .where(enrollments.c.status == "active", enrollments.c.wake_at > after)
+        .scalar_subquery()
+    )
+    row = conn.execute(
+        select(event_time.label("e"), wake_time.label("w"))
+    ).one()
+    return (as_utc(row.e) if row.e else None, as_utc(row.w) if row.w else None)
 
 
 def next_wake_time(conn: Connection, after: datetime) -> datetime | None:
@@ -442,7 +486,7 @@ def claim_outbox(conn: Connection, now: datetime, limit: int) -> list[dict[str, 
         .order_by(outbox.c.due_at, outbox.c.id)
         .limit(limit)
     )
-    return [_utc_row(r) for r in conn.execute(_locking(conn, stmt)).mappings()]
+    return _dicts(conn.execute(_locking(conn, stmt)))
 
 
 def finish_outbox(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
