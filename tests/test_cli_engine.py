@@ -173,3 +173,28 @@ def test_run_once_and_journeys_test(tmp_path: Path) -> None:
     )
     assert scenarios.returncode == 0, scenarios.stderr
     assert " passed, 0 failed" in scenarios.stderr
+
+
+def test_run_stops_cleanly_on_ctrl_c(tmp_path: Path) -> None:
+    import signal
+    import time
+
+    env = {**os.environ, "JOURNEYS_DATABASE_URL": f"sqlite:///{tmp_path / 'j.db'}"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "journeys", "run", "--interval", "0.5", *specs_args()],
+        cwd=tmp_path,
+        env=env,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stderr is not None
+    first = proc.stderr.readline()
+    assert "running 7 journeys" in first
+    time.sleep(1.5)  # a few passes
+    proc.send_signal(signal.SIGINT)
+    try:
+        rest = proc.communicate(timeout=30)[1]
+    finally:
+        proc.kill()
+    assert proc.returncode == 0
+    assert "journeys: stopped" in rest and "Traceback" not in rest
