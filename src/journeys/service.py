@@ -293,7 +293,10 @@ class JourneyService:
                     results.extend(self._send_group(name, group, now))
                 repo.finish_outbox(conn, results)
             sent_total += sum(1 for r in results if r["status"] == "sent")
-            if len(rows) < limit:
+            if len(rows) < limit or not results:
+                # A short batch took everything due; a batch that only failed retryably
+                # (provider down) stays pending for the next dispatch instead of being
+                # claimed again at once.
                 break
         return sent_total
 

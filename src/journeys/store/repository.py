@@ -446,9 +446,7 @@ def next_times(conn: Connection, after: datetime) -> tuple[datetime | None, date
         .where(enrollments.c.status == "active", enrollments.c.wake_at > after)
         .scalar_subquery()
     )
-    row = conn.execute(
-        select(event_time.label("e"), wake_time.label("w"))
-    ).one()
+    row = conn.execute(select(event_time.label("e"), wake_time.label("w"))).one()
     return (as_utc(row.e) if row.e else None, as_utc(row.w) if row.w else None)
 
 

@@ -1,0 +1,306 @@
+"""``journeys run --worker``: one of many worker processes sharing a PostgreSQL database.
+
+A worker loops over the core operations of DESIGN §4 — match pending events, sweep date and
+schedule triggers, advance due enrollments, dispatch the outbox — exactly like the embedded
+runner's tick, but without APScheduler: there is no per-process job store to keep single, so
+any number of workers on any number of machines can run against one PostgreSQL database.
+
+Why that is safe (see ``docs/scaling.md``):
+
+- every batch is one transaction that claims its rows with ``SELECT … FOR UPDATE SKIP LOCKED``
+  (events, due enrollments, outbox rows), so two workers never hold the same row, and a row
+  that moved on (next step, ``sent``) no longer matches the claim when PostgreSQL re-checks it;
+- a worker killed with SIGKILL leaves an open transaction behind; PostgreSQL rolls it back when
+  the connection drops, its row locks go with it, and the rows are claimable again;
+- dispatch claims, sends and marks ``sent`` in one transaction, and the outbox row of a
+  message is keyed by (enrollment, step, attempt), so a replayed step never queues a message
+  twice. A worker that dies after the provider accepted a batch but before its commit leaves
+  those rows ``pending``: another worker sends them again (at-least-once at the provider, for
+  that one in-flight batch only).
+
+SQLite is refused: it has one writer at a time, so workers would only queue on its lock.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy.engine import make_url
+
+from journeys.store.db import database_url, describe
+
+if TYPE_CHECKING:
+    from journeys.service import JourneyService
+
+log = logging.getLogger("journeys.worker")
+
+SQLITE_REFUSAL = """\
+journeys run --worker needs PostgreSQL, but the database is SQLite ({url}).
+SQLite allows one writer process at a time: several workers would only queue on its lock.
+Either run the embedded single-process service on SQLite:
+    journeys run
+or move to PostgreSQL (see docs/scaling.md):
+    1. create a database:   createdb journeys
+    2. point journeys at it: export JOURNEYS_DATABASE_URL=postgresql://USER@HOST:5432/journeys
+       (the schema is migrated on first start)
+    3. load your customers and events there (journeys import customers …, journeys ingest …)
+    4. start as many workers as you need: journeys run --worker   (one per process/machine)"""
+
+
+class WorkerConfigError(ValueError):
+    """The worker cannot run against this configuration (e.g. a SQLite database)."""
+
+
+def require_postgres(url: str | None) -> str:
+    """The resolved database URL if it is PostgreSQL; :class:`WorkerConfigError` otherwise.
+
+    ``url`` is resolved like every command does (explicit, ``$JOURNEYS_DATABASE_URL``, default
+    SQLite), so a worker started without a URL is refused rather than silently using SQLite.
+    """
+    resolved = database_url(url)
+    backend = make_url(resolved).get_backend_name()
+    if backend == "sqlite":
+        raise WorkerConfigError(SQLITE_REFUSAL.format(url=describe(resolved)))
+    if backend != "postgresql":
+        raise WorkerConfigError(
+            f"journeys run --worker supports PostgreSQL only, not {backend!r} "
+            f"({describe(resolved)})"
+        )
+    return resolved
+
+
+@dataclass
+class PassReport:
+    """What one worker pass did: counts per operation (``journey.step`` for advances)."""
+
+    events: int = 0
+    enrolled_by_time: int = 0
+    steps: dict[str, int] = field(default_factory=dict)
+    dispatched: int = 0
+
+    @property
+    def busy(self) -> bool:
+        """Whether the pass did anything (the worker then goes again without sleeping)."""
+        return bool(self.events or self.enrolled_by_time or self.steps or self.dispatched)
+
+    def as_dict(self) -> dict[str, int]:
+        """Flat counts, the shape :meth:`JourneyService.tick` returns."""
+        return {
+            "events": self.events,
+            "enrolled_by_time": self.enrolled_by_time,
+            **self.steps,
+            "dispatched": self.dispatched,
+        }
+
+
+def worker_pass(service: JourneyService) -> PassReport:
+    """One round of every core operation, each in its own batches (transactions).
+
+    Unlike :func:`journeys.runtime.engine.quiesce`, a pass does not wait for work that other
+    workers hold locked: rows skipped by ``SKIP LOCKED`` are theirs, and the next pass picks up
+    whatever they leave behind (or whatever a dead worker's aborted transaction released).
+    Dispatch uses the engine's batch size too, so one send-and-commit transaction (the
+    at-least-once window if the worker dies) never covers more than one batch.
+    """
+    report = PassReport()
+    report.events = service.process_events()
+    report.enrolled_by_time = service.sweep_triggers()
+    report.steps = service.advance()
+    report.dispatched = service.dispatch(limit=service.engine.batch_size)
+    return report
+
+
+class Worker:
+    """The worker loop: passes back to back while there is work, ``interval`` apart when idle.
+
+    :meth:`stop` (or SIGTERM/SIGINT when :meth:`install_signal_handlers` was called) ends the
+    loop after the current batch; a second signal interrupts at once (the open transaction
+    rolls back, which is always safe).
+    """
+
+    def __init__(
+        self,
+        service: JourneyService,
+        *,
+        interval: float = 1.0,
+        on_pass: Callable[[PassReport], None] | None = None,
+    ) -> None:
+        self.service = service
+        self.interval = interval
+        self.on_pass = on_pass
+        self.passes = 0
+        self.failures = 0
+        self._stop = threading.Event()
+
+    def stop(self) -> None:
+        """Ask the loop to end after the current pass."""
+        self._stop.set()
+
+    @property
+    def stopping(self) -> bool:
+        """Whether :meth:`stop` was called."""
+        return self._stop.is_set()
+
+    def install_signal_handlers(self) -> None:
+        """SIGTERM/SIGINT stop the loop gracefully; a second one interrupts the batch."""
+
+        def handler(signum: int, frame: Any) -> None:
+            if self._stop.is_set():
+                raise KeyboardInterrupt
+            log.info("signal %d: stopping after the current batch", signum)
+            self._stop.set()
+
+        signal.signal(signal.SIGTERM, handler)
+        signal.signal(signal.SIGINT, handler)
+
+    def run_once(self) -> PassReport | None:
+        """One pass; a failing pass is logged (its batch rolled back) and returns None."""
+        try:
+            report = worker_pass(self.service)
+        except Exception:
+            self.failures += 1
+            log.exception("worker pass failed; its batch was rolled back and will be retried")
+            return None
+        self.passes += 1
+        if self.on_pass is not None:
+            self.on_pass(report)
+        return report
+
+    def run(self, max_passes: int | None = None) -> None:
+        """Loop until stopped (or ``max_passes`` passes, for tests).
+
+        A ``KeyboardInterrupt`` (Ctrl-C twice, or a second SIGTERM) ends the loop at once: the
+        open batch's transaction rolls back and its rows are claimable again.
+        """
+        log.info("worker %s started (interval %gs)", self.service.worker_id, self.interval)
+        try:
+            while not self._stop.is_set():
+                report = self.run_once()
+                if max_passes is not None and self.passes + self.failures >= max_passes:
+                    break
+                if report is None or not report.busy:
+                    self._stop.wait(self.interval)
+        except KeyboardInterrupt:
+            log.info("interrupted; the open batch rolled back")
+        log.info("worker %s stopped after %d passes", self.service.worker_id, self.passes)
+
+
+# How long PostgreSQL keeps a worker's transaction that has gone quiet (its process hangs, or
+# its machine vanished without closing the connection) before it aborts it and frees the
+# claimed rows. It must exceed the slowest step inside one batch — the provider calls of one
+# dispatch batch — or a slow but healthy batch would be aborted after its messages went out.
+IDLE_TRANSACTION_TIMEOUT = 600.0
+# Server-side TCP keepalives: a worker machine that dies without closing its connections is
+# noticed after about idle + interval x count seconds, and its transactions abort.
+KEEPALIVE_IDLE, KEEPALIVE_INTERVAL, KEEPALIVE_COUNT = 30, 10, 3
+
+
+def worker_connect_args(
+    idle_transaction_timeout: float = IDLE_TRANSACTION_TIMEOUT,
+) -> dict[str, Any]:
+    """psycopg connection arguments that bound how long a dead worker's claims survive.
+
+    A worker *process* that dies (even SIGKILL) closes its sockets and PostgreSQL aborts its
+    transaction at once. These settings cover what the kernel cannot: a machine that dies or
+    is cut off (TCP keepalives on both sides) and a process that hangs inside a transaction
+    (``idle_in_transaction_session_timeout``).
+    """
+    options = " ".join(
+        [
+            f"-c idle_in_transaction_session_timeout={int(idle_transaction_timeout * 1000)}",
+            f"-c tcp_keepalives_idle={KEEPALIVE_IDLE}",
+            f"-c tcp_keepalives_interval={KEEPALIVE_INTERVAL}",
+            f"-c tcp_keepalives_count={KEEPALIVE_COUNT}",
+        ]
+    )
+    return {
+        "options": options,
+        "keepalives": 1,
+        "keepalives_idle": KEEPALIVE_IDLE,
+        "keepalives_interval": KEEPALIVE_INTERVAL,
+        "keepalives_count": KEEPALIVE_COUNT,
+    }
+
+
+def open_worker_service(
+    database: str | None,
+    specs: str | Path = "journey_specs",
+    templates: str | Path | None = None,
+    *,
+    batch_size: int = 500,
+    idle_transaction_timeout: float = IDLE_TRANSACTION_TIMEOUT,
+    **kwargs: Any,
+) -> JourneyService:
+    """A :class:`JourneyService` for a worker: PostgreSQL only (see :func:`require_postgres`),
+    with :func:`worker_connect_args` on every connection (URL query parameters win).
+
+    ``kwargs`` go to :class:`JourneyService` (``channels``, ``clock``, ``worker_id``).
+    """
+    from journeys.service import JourneyService
+    from journeys.spec import load_project
+    from journeys.store import db as store_db
+
+    url = require_postgres(database)
+    project = load_project([Path(specs)], templates_dir=templates)
+    given = set(make_url(url).query)
+    connect_args = {
+        k: v for k, v in worker_connect_args(idle_transaction_timeout).items() if k not in given
+    }
+    engine = store_db.create_engine(url, connect_args=connect_args)
+    try:
+        store_db.migrate(engine)
+        return JourneyService(engine, project, batch_size=batch_size, **kwargs)
+    except BaseException:
+        engine.dispose()
+        raise
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m journeys.worker``: the same worker as ``journeys run --worker``."""
+    parser = argparse.ArgumentParser(prog="python -m journeys.worker", description=__doc__)
+    parser.add_argument("--database", default=None, help="PostgreSQL URL")
+    parser.add_argument("--specs", default="journey_specs")
+    parser.add_argument("--templates", default=None)
+    parser.add_argument("--interval", type=float, default=1.0)
+    parser.add_argument("--batch-size", type=int, default=500)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    try:
+        service = open_worker_service(
+            args.database, args.specs, args.templates, batch_size=args.batch_size
+        )
+    except WorkerConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    worker = Worker(service, interval=args.interval)
+    worker.install_signal_handlers()
+    try:
+        worker.run()
+    finally:
+        service.close()
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())
+
+
+__all__ = [
+    "IDLE_TRANSACTION_TIMEOUT",
+    "SQLITE_REFUSAL",
+    "PassReport",
+    "Worker",
+    "WorkerConfigError",
+    "open_worker_service",
+    "require_postgres",
+    "worker_connect_args",
+    "worker_pass",
+]
