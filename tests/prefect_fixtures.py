@@ -70,6 +70,8 @@ def prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             "PREFECT_API_DATABASE_CONNECTION_URL": f"sqlite+aiosqlite:///{home / 'prefect.db'}",
             "PREFECT_UI_ENABLED": "false",
             "PREFECT_SERVER_UI_ENABLED": "false",
+            # Schedule runs from cron schedules within a second, so tests can see them.
+            "PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS": "1",
         }
     )
     log_path = home / "server.log"

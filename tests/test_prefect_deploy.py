@@ -275,6 +275,13 @@ def test_register_creates_deployments_with_triggers_and_schedules(prefect_api: s
     schema = dep.parameter_openapi_schema
     assert set(schema["properties"]) == {"journey"}
 
+    # The server's scheduler really creates runs from the cron schedules (with SQLAlchemy 2.1
+    # Prefect 3.8's scheduler fails on every pass and no scheduled run ever appears).
+    for name in ("journeys-tick/tick", "journey/birthday"):
+        scheduled = _wait_for_runs(ids[name], 1, timeout=30)
+        assert scheduled, f"the Prefect scheduler created no run for {name}"
+        assert all(r.state_name == "Scheduled" for r in scheduled)
+
     # Deploying again updates in place: same ids, one automation per trigger.
     assert pd.register_deployments(specs, work_pool=pool) == ids
     assert len(_read_back(["abandoned-cart"])["abandoned-cart"]["automations"]) == 1
