@@ -276,6 +276,8 @@ def run_demo_prefect(
             say("\nstopping ...")
             return 130
     finally:
+        # A second Ctrl-C while stopping must not orphan the server: finish the clean-up.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
         if serve is not None:
             stop_process_group(serve, signal.SIGINT)
         stop_process_group(server, signal.SIGTERM)
