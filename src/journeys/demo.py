@@ -78,7 +78,7 @@ def run_demo(
         answered = [0]
         steps = 0
         while True:
-            if service.tick().get("dispatched"):
+            if service.tick(dispatch_all=False).get("dispatched"):
                 _answer_surveys(service, rng, answered)
             steps += 1
             upcoming = service.next_event_time()

@@ -128,6 +128,7 @@ class JourneyService:
         self.clock = clock or SystemClock()
         self.channels = channels if channels is not None else default_channels()
         self.worker_id = worker_id or f"{os.uname().nodename}:{os.getpid()}"
+        self._undispatched = True  # messages queued before this process started
         self.engine = JourneyEngine(
             db,
             project.plans,
@@ -339,10 +340,17 @@ class JourneyService:
                 results.append(_result(row, "sent", now, provider_id=outcome.provider_id))
         return results
 
-    def tick(self) -> dict[str, int]:
-        """Everything due now: events, time triggers, advancing, then dispatch."""
+    def tick(self, *, dispatch_all: bool = True) -> dict[str, int]:
+        """Everything due now: events, time triggers, advancing, then dispatch.
+
+        ``dispatch_all=False`` (virtual-time drivers, where this process is the only writer)
+        skips the outbox query when this engine queued nothing since the last dispatch.
+        """
+        queued = self.engine.queued
         totals = quiesce(self.engine)
-        totals["dispatched"] = self.dispatch()
+        if dispatch_all or self.engine.queued != queued or self._undispatched:
+            totals["dispatched"] = self.dispatch()
+            self._undispatched = False
         return totals
 
     def next_event_time(self) -> datetime | None:

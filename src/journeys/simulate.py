@@ -90,7 +90,7 @@ def simulate(
         result.event_report = service.ingest(event_records, source="simulation")
         service.engine.start_cursors(start)
         for _ in range(max_steps):
-            service.tick()
+            service.tick(dispatch_all=False)
             upcoming = service.next_event_time()
             if upcoming is None or upcoming > until:
                 break

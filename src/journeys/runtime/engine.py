@@ -159,6 +159,10 @@ class Engine:
         self._rules_by_event: dict[str, list[Any]] = defaultdict(list)
         for rule in lifecycle.rules:
             self._rules_by_event[rule.event].append(rule)
+        self.emitted = 0
+        """Events this engine has emitted (stage changes, ``emit`` steps): quiesce watches it."""
+        self.queued = 0
+        """Outbox rows this engine has queued: virtual-time drivers dispatch only after some."""
         self._tz_cache: list[str | None] | None = None
         self._next_fire: dict[str, datetime] = {}
         self._save_versions()
@@ -1050,6 +1054,8 @@ class Engine:
             self._apply_consent(conn, batch.outbox)
             repo.add_outbox(conn, batch.outbox)
         repo.insert_events(conn, batch.events)
+        self.emitted += len(batch.events)
+        self.queued += len(batch.outbox)
 
     def _apply_consent(self, conn: Connection, rows: list[dict[str, Any]]) -> None:
         """Suppressions and frequency caps, checked once per batch."""
@@ -1100,9 +1106,15 @@ class Engine:
 
 
 def quiesce(engine: Engine, max_rounds: int = 1000) -> dict[str, int]:
-    """Process events, sweep triggers and advance until nothing is due at this instant."""
+    """Process events, sweep triggers and advance until nothing is due at this instant.
+
+    Advance runs after matching in every round, so what matching enrolls or wakes is advanced
+    in the same round; another round is needed only when the round emitted events (a stage
+    change, an ``emit`` step), which must be matched in turn.
+    """
     totals: dict[str, int] = defaultdict(int)
     for _ in range(max_rounds):
+        emitted = engine.emitted
         events = engine.process_events()
         swept = engine.sweep_triggers()
         report = engine.advance()
@@ -1110,9 +1122,7 @@ def quiesce(engine: Engine, max_rounds: int = 1000) -> dict[str, int]:
         totals["enrolled_by_time"] += swept
         for key, n in report.counts.items():
             totals[key] += n
-        # A round that found nothing to do means nothing is due: events emitted by a round are
-        # matched by the next one, and sweeps enroll before advance runs.
-        if not events and not swept and not report.total:
+        if engine.emitted == emitted:
             break
     return dict(totals)
 
