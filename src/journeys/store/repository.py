@@ -194,15 +194,24 @@ def insert_events(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
         conn.execute(stmt, [dict(r) for r in rows])
 
 
+# Statements run on every tick are built once: building a select() costs more than running it.
+_CLAIM_EVENTS = (
+    select(events)
+    .where(events.c.processed_at.is_(None), events.c.occurred_at <= bindparam("now"))
+    .order_by(events.c.occurred_at, events.c.seq)
+    .limit(bindparam("limit"))
+)
+_CLAIM_EVENTS_PG = _CLAIM_EVENTS.with_for_update(skip_locked=True)
+
+
+def _claim(conn: Connection, plain: Any, locking: Any, **params: Any) -> list[dict[str, Any]]:
+    stmt = locking if conn.dialect.name == "postgresql" else plain
+    return _dicts(conn.execute(stmt, params))
+
+
 def claim_pending_events(conn: Connection, now: datetime, limit: int) -> list[dict[str, Any]]:
     """Unprocessed events that have occurred by ``now``, oldest first, locked for this batch."""
-    stmt = (
-        select(events)
-        .where(events.c.processed_at.is_(None), events.c.occurred_at <= now)
-        .order_by(events.c.occurred_at, events.c.seq)
-        .limit(limit)
-    )
-    return _dicts(conn.execute(_locking(conn, stmt)))
+    return _claim(conn, _CLAIM_EVENTS, _CLAIM_EVENTS_PG, now=now, limit=limit)
 
 
 def pending_event_keys(
@@ -417,11 +426,20 @@ def claim_due_any(
 ) -> list[dict[str, Any]]:
     """Due enrollments at any step (of one journey, or all), oldest first; PostgreSQL workers
     skip each other's rows."""
-    stmt = select(enrollments).where(enrollments.c.status == "active", enrollments.c.wake_at <= now)
     if journey:
-        stmt = stmt.where(enrollments.c.journey == journey)
-    stmt = stmt.order_by(enrollments.c.wake_at, enrollments.c.id).limit(limit)
-    return _dicts(conn.execute(_locking(conn, stmt)))
+        return _claim(conn, _DUE_IN, _DUE_IN_PG, now=now, limit=limit, journey=journey)
+    return _claim(conn, _DUE_ANY, _DUE_ANY_PG, now=now, limit=limit)
+
+
+_DUE_ANY = (
+    select(enrollments)
+    .where(enrollments.c.status == "active", enrollments.c.wake_at <= bindparam("now"))
+    .order_by(enrollments.c.wake_at, enrollments.c.id)
+    .limit(bindparam("limit"))
+)
+_DUE_ANY_PG = _DUE_ANY.with_for_update(skip_locked=True)
+_DUE_IN = _DUE_ANY.where(enrollments.c.journey == bindparam("journey"))
+_DUE_IN_PG = _DUE_IN.with_for_update(skip_locked=True)
 
 
 def due_steps(conn: Connection, now: datetime, journey: str | None = None) -> list[tuple[str, str]]:
@@ -434,19 +452,21 @@ def due_steps(conn: Connection, now: datetime, journey: str | None = None) -> li
     return sorted({(j, s) for j, s in conn.execute(stmt.distinct())})
 
 
+_NEXT_TIMES = select(
+    select(func.min(events.c.occurred_at))
+    .where(events.c.processed_at.is_(None), events.c.occurred_at > bindparam("after"))
+    .scalar_subquery()
+    .label("e"),
+    select(func.min(enrollments.c.wake_at))
+    .where(enrollments.c.status == "active", enrollments.c.wake_at > bindparam("after"))
+    .scalar_subquery()
+    .label("w"),
+)
+
+
 def next_times(conn: Connection, after: datetime) -> tuple[datetime | None, datetime | None]:
     """(next pending event time, next wake time) after ``after``, in one round trip."""
-    event_time = (
-        select(func.min(events.c.occurred_at))
-        .where(events.c.processed_at.is_(None), events.c.occurred_at > after)
-        .scalar_subquery()
-    )
-    wake_time = (
-        select(func.min(enrollments.c.wake_at))
-        .where(enrollments.c.status == "active", enrollments.c.wake_at > after)
-        .scalar_subquery()
-    )
-    row = conn.execute(select(event_time.label("e"), wake_time.label("w"))).one()
+    row = conn.execute(_NEXT_TIMES, {"after": after}).one()
     return (as_utc(row.e) if row.e else None, as_utc(row.w) if row.w else None)
 
 
@@ -478,13 +498,16 @@ def add_outbox(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
 
 def claim_outbox(conn: Connection, now: datetime, limit: int) -> list[dict[str, Any]]:
     """Pending messages that are due, locked for this dispatch batch."""
-    stmt = (
-        select(outbox)
-        .where(outbox.c.status == "pending", outbox.c.due_at <= now)
-        .order_by(outbox.c.due_at, outbox.c.id)
-        .limit(limit)
-    )
-    return _dicts(conn.execute(_locking(conn, stmt)))
+    return _claim(conn, _CLAIM_OUTBOX, _CLAIM_OUTBOX_PG, now=now, limit=limit)
+
+
+_CLAIM_OUTBOX = (
+    select(outbox)
+    .where(outbox.c.status == "pending", outbox.c.due_at <= bindparam("now"))
+    .order_by(outbox.c.due_at, outbox.c.id)
+    .limit(bindparam("limit"))
+)
+_CLAIM_OUTBOX_PG = _CLAIM_OUTBOX.with_for_update(skip_locked=True)
 
 
 def finish_outbox(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
