@@ -63,6 +63,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from journeys.orchestration.demo_prefect import stop_process_group
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 
@@ -166,22 +168,6 @@ def _tail(path: Path, lines: int = 40) -> str:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
     except OSError:
         return "(no log)"
-
-
-def _stop_group(proc: subprocess.Popen[bytes], sig: int, timeout: float = 20.0) -> None:
-    """Signal the process group of ``proc`` (started with a session of its own); then kill."""
-    if proc.poll() is not None:
-        return
-    try:
-        os.killpg(proc.pid, sig)
-        proc.wait(timeout=timeout)
-    except ProcessLookupError:
-        return
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            proc.wait(timeout=5)
 
 
 def client_env(home: Path, api_url: str | None) -> dict[str, str]:
@@ -297,7 +283,7 @@ def prefect_server(workdir: Path, database_url: str | None = None) -> Iterator[s
             time.sleep(0.25)
         yield api_url
     finally:
-        _stop_group(proc, signal.SIGTERM)
+        stop_process_group(proc, signal.SIGTERM)
 
 
 @contextlib.contextmanager
@@ -358,7 +344,7 @@ def served_journey(
         time.sleep(2.0)  # the runner starts polling; the server loads the new trigger
         yield proc
     finally:
-        _stop_group(proc, signal.SIGINT)
+        stop_process_group(proc, signal.SIGINT)
 
 
 def import_customers(db_url: str, specs: Path, templates: Path, count: int) -> None:
