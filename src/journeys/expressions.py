@@ -7,7 +7,7 @@ through ``|attr``). Expressions are compiled once and cached by source text.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, MutableMapping
 from datetime import UTC, date, datetime
 from functools import lru_cache
 from typing import Any
@@ -40,6 +40,12 @@ class JourneySandbox(ImmutableSandboxedEnvironment):
     def unsafe_undefined(self, obj: Any, attribute: str) -> Any:
         # Fail loudly: a silent Undefined would hide an escape attempt as a false condition.
         raise SecurityError(f"access to {attribute!r} of {type(obj).__name__} is not allowed")
+
+    def make_globals(self, d: MutableMapping[str, Any] | None) -> MutableMapping[str, Any]:
+        # A plain dict instead of Jinja's ChainMap over the environment's globals: every
+        # expression call and render copies it into a fresh context, and a ChainMap is slow
+        # to copy. The globals are set once in make_environment, before any compile.
+        return {**self.globals, **(d or {})}
 
     def getattr(self, obj: Any, attribute: str) -> Any:
         if isinstance(obj, Mapping):

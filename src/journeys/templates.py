@@ -88,10 +88,14 @@ class CompiledTemplate:
         return RenderedMessage(subject=subject, html=body, text=text)
 
 
+_BREAKS = re.compile(r"(?i)<br\s*/?>|</p>|</h\d>|</li>|</tr>")
+_LINK = re.compile(r'(?i)<a\s[^>]*href="([^"]+)"[^>]*>(.*?)</a>')
+
+
 def html_to_text(body: str) -> str:
     """A readable plain-text part from HTML (tags dropped, entities decoded)."""
-    text = re.sub(r"(?i)<br\s*/?>|</p>|</h\d>|</li>|</tr>", "\n", body)
-    text = re.sub(r'(?i)<a\s[^>]*href="([^"]+)"[^>]*>(.*?)</a>', r"\2 (\1)", text)
+    text = _BREAKS.sub("\n", body)
+    text = _LINK.sub(r"\2 (\1)", text)
     text = html.unescape(_TAG.sub("", text))
     lines = [" ".join(line.split()) for line in text.splitlines()]
     return _BLANKS.sub("\n\n", "\n".join(lines)).strip() + "\n"
@@ -116,6 +120,7 @@ class TemplateStore:
     def __init__(self, directory: str | Path) -> None:
         self.directory = Path(directory)
         self._compiled: dict[tuple[str, str], CompiledTemplate] = {}
+        self._by_locale: dict[tuple[str, str | None], CompiledTemplate] = {}
 
     @cached_property
     def _files(self) -> dict[tuple[str, str], Path]:
@@ -201,11 +206,15 @@ class TemplateStore:
         return compiled
 
     def for_locale(self, name: str, locale: str | None) -> CompiledTemplate:
-        """The compiled template that serves ``locale`` with fallback."""
-        resolved = self.resolve_locale(name, locale)
-        if resolved is None:
-            raise TemplateError(f"template {name!r} does not exist")
-        return self.compile(name, resolved)
+        """The compiled template that serves ``locale`` with fallback (memoised: called for
+        every rendered message)."""
+        found = self._by_locale.get((name, locale))
+        if found is None:
+            resolved = self.resolve_locale(name, locale)
+            if resolved is None:
+                raise TemplateError(f"template {name!r} does not exist")
+            found = self._by_locale[(name, locale)] = self.compile(name, resolved)
+        return found
 
     def digest(self, names: list[str] | tuple[str, ...]) -> str:
         """A hash of every file of ``names`` (all locales), part of a plan's version."""

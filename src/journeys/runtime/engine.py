@@ -76,6 +76,9 @@ def retry_conflicts(fn: Callable[_P, _R]) -> Callable[_P, _R]:
 
 
 STAGE_ENTERED = "stage.entered"
+
+# Subject overrides and templated values of steps, compiled once per source text.
+_template = functools.lru_cache(maxsize=1024)(ENV.from_string)
 SUPPRESSING_EVENTS = {
     "email.unsubscribed": "unsubscribed",
     "email.bounced": "bounced",
@@ -119,6 +122,16 @@ class _Batch:
     # Read state shared by the decisions of one batch.
     past: dict[tuple[str, str], tuple[int, datetime | None]] = field(default_factory=dict)
     unconverted: dict[str, list[dict[str, Any]]] = field(default_factory=lambda: defaultdict(list))
+    # Expression views of customers, built once per customer per batch; every change to a
+    # customer (profile, order stats, attributes, stage) drops its entry.
+    views: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def view(self, person: dict[str, Any]) -> dict[str, Any]:
+        """The customer's expression view (:func:`customer_view`), cached for this batch."""
+        view = self.views.get(person["id"])
+        if view is None:
+            view = self.views[person["id"]] = customer_view(person)
+        return view
 
 
 class Engine:
@@ -288,9 +301,11 @@ class Engine:
             person = self.new_customer(cid, at)
             people[cid] = person
             batch.customers_new[cid] = person
-        if self._apply_profile(person, event, batch) and cid not in batch.customers_new:
-            batch.customers_dirty[cid] = person
-        view = customer_view(person)
+        if self._apply_profile(person, event, batch):
+            batch.views.pop(cid, None)
+            if cid not in batch.customers_new:
+                batch.customers_dirty[cid] = person
+        view = batch.view(person)
         ev = event_view(event)
         ctx = expression_context(view, event=ev, answers={}, now=at, journey={})
 
@@ -422,6 +437,7 @@ class Engine:
             return
         person["stage"] = stage
         person["updated_at"] = at
+        batch.views.pop(person["id"], None)
         if person["id"] not in batch.customers_new:
             batch.customers_dirty[person["id"]] = person
         batch.stages.append(
@@ -877,7 +893,7 @@ class Engine:
             # A wait_for/survey deadline passed: record the timeout on the waiting step.
             self._history(enr, vars_.get("waiting_step", step_id), "timed out", at, batch)
             enr["waiting_for"] = None
-        view = customer_view(person)
+        view = batch.view(person)
         ctx = expression_context(
             view,
             event=vars_.get("event"),
@@ -909,6 +925,7 @@ class Engine:
                 attrs[key] = self._template_value(value, ctx)
             person["attributes"] = attrs
             person["updated_at"] = at
+            batch.views.pop(person["id"], None)
             batch.customers_dirty[person["id"]] = person
         if out.stage:
             self._change_stage(person, out.stage, at, batch, reason=f"{plan.journey}.{step_id}")
@@ -935,7 +952,7 @@ class Engine:
                 and value.count("{{") == 1
             ):
                 return evaluate(value.strip()[2:-2].strip(), ctx)
-            return ENV.from_string(value).render(ctx)
+            return _template(value).render(ctx)
         return value
 
     # ------------------------------------------------------------------ render
@@ -1002,7 +1019,7 @@ class Engine:
             message = template.render(mctx)
             subject = message.subject
             if intent.subject:
-                subject = " ".join(ENV.from_string(intent.subject).render(mctx).split())
+                subject = " ".join(_template(intent.subject).render(mctx).split())
             row.update(
                 locale=template.source.locale, subject=subject, html=message.html, text=message.text
             )

@@ -58,6 +58,65 @@ def _dicts(result: Any) -> list[dict[str, Any]]:
     return [dict(zip(keys, row, strict=True)) for row in result]
 
 
+# SQLite executemany without SQLAlchemy's per-row parameter building: (name, keys) → the
+# compiled SQL and, per positional parameter, its key and the type's bind processor.
+_FAST: dict[tuple[str, tuple[str, ...]], tuple[str, list[tuple[str, Any]]] | None] = {}
+
+
+def _fast_plan(
+    conn: Connection, name: str, stmt: Any, keys: tuple[str, ...]
+) -> tuple[str, list[tuple[str, Any]]] | None:
+    """The compiled SQL of ``stmt`` for parameter dicts with ``keys`` and, per positional
+    parameter, its key and bind processor; None when the statement needs SQLAlchemy's own
+    parameter handling (Python-side defaults, expanding or escaped parameters)."""
+    key = (name, keys)
+    if key in _FAST:
+        return _FAST[key]
+    compiled = stmt.compile(dialect=conn.dialect, column_keys=list(keys))
+    names = compiled.positiontup
+    plan: tuple[str, list[tuple[str, Any]]] | None = None
+    if (
+        names is not None
+        and not compiled.insert_prefetch
+        and not compiled.update_prefetch
+        and not compiled.literal_execute_params
+        and not compiled.post_compile_params
+        and not compiled.escaped_bind_names
+        and set(names) <= set(keys)
+    ):
+        processors = compiled._bind_processors
+        plan = (compiled.string, [(n, processors.get(n)) for n in names])
+    _FAST[key] = plan
+    return plan
+
+
+def _fast_params(binds: list[tuple[str, Any]], rows: Sequence[Mapping[str, Any]]) -> list[Any]:
+    """Positional parameter tuples, each value through its type's bind processor (exactly
+    what SQLAlchemy's executemany does, without its per-row overhead)."""
+    return [tuple([row[n] if proc is None else proc(row[n]) for n, proc in binds]) for row in rows]
+
+
+def _executemany(conn: Connection, name: str, stmt: Any, rows: Sequence[Mapping[str, Any]]) -> None:
+    """``conn.execute(stmt, rows)`` for rows that all have the same keys; on SQLite the
+    parameters are built here and handed to the driver's executemany directly. ``name``
+    identifies the statement shape (the cache key of its compiled form)."""
+    plan = None
+    if conn.dialect.name == "sqlite" and len(rows) > 1:
+        first = rows[0].keys()
+        if all(row.keys() == first for row in rows):
+            plan = _fast_plan(conn, name, stmt, tuple(first))
+    params = None
+    if plan is not None:
+        try:
+            params = _fast_params(plan[1], rows)
+        except Exception:  # a bad value: let SQLAlchemy raise exactly what it always raised
+            params = None
+    if plan is None or params is None:
+        conn.execute(stmt, [dict(r) for r in rows])
+        return
+    conn.exec_driver_sql(plan[0], params)
+
+
 def _locking(conn: Connection, stmt: Any) -> Any:
     """``FOR UPDATE SKIP LOCKED`` on PostgreSQL (SQLite has one writer and ignores it)."""
     if conn.dialect.name == "postgresql":
@@ -114,7 +173,8 @@ def update_customers(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> Non
         .where(customers.c.id == bindparam("_id"))
         .values({c: bindparam(c) for c in cols})
     )
-    conn.execute(stmt, [{"_id": r["id"], **{c: r.get(c) for c in cols}} for r in rows])
+    params = [{"_id": r["id"], **{c: r.get(c) for c in cols}} for r in rows]
+    _executemany(conn, "update_customers", stmt, params)
 
 
 def customer_timezones(conn: Connection) -> list[str | None]:
@@ -172,7 +232,7 @@ def add_suppressions(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> Non
 def add_stage_history(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
     """Record lifecycle stage changes."""
     if rows:
-        conn.execute(stage_history.insert(), [dict(r) for r in rows])
+        _executemany(conn, "add_stage_history", stage_history.insert(), rows)
 
 
 # --------------------------------------------------------------------------- events
@@ -191,7 +251,7 @@ def insert_events(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
     """Store events; an id already stored is skipped (ON CONFLICT DO NOTHING)."""
     if rows:
         stmt = _insert(conn, events).on_conflict_do_nothing(index_elements=["id"])
-        conn.execute(stmt, [dict(r) for r in rows])
+        _executemany(conn, "insert_events", stmt, rows)
 
 
 # Statements run on every tick are built once: building a select() costs more than running it.
@@ -244,7 +304,8 @@ def mark_events_processed(
         .where(events.c.seq == bindparam("_seq"))
         .values(processed_at=bindparam("p"), error=bindparam("e"))
     )
-    conn.execute(stmt, [{"_seq": s, "p": now, "e": errors.get(s)} for s in seqs])
+    params = [{"_seq": s, "p": now, "e": errors.get(s)} for s in seqs]
+    _executemany(conn, "mark_events_processed", stmt, params)
 
 
 def next_pending_event_time(conn: Connection, after: datetime) -> datetime | None:
@@ -293,10 +354,15 @@ def active_enrollments(conn: Connection, customer_ids: Iterable[str]) -> list[di
     """Active enrollments of these customers, locked on PostgreSQL for this batch."""
     wanted = sorted(set(customer_ids))
     found: list[dict[str, Any]] = []
+    status = enrollments.c.status
+    if conn.dialect.name == "sqlite":
+        # Without statistics SQLite would search the (status, wake_at) index and read every
+        # active enrollment; ``status || ''`` makes it use the customer index instead.
+        status = status.concat("")
     for chunk in _chunks(wanted):
         stmt = (
             select(enrollments)
-            .where(enrollments.c.status == "active", enrollments.c.customer_id.in_(chunk))
+            .where(status == "active", enrollments.c.customer_id.in_(chunk))
             .order_by(enrollments.c.id)
         )
         if conn.dialect.name == "postgresql":
@@ -365,8 +431,30 @@ def insert_enrollments(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> l
         .on_conflict_do_nothing()
         .returning(enrollments.c.id, enrollments.c.customer_id, enrollments.c.journey)
     )
-    result = conn.execute(stmt, [dict(r) for r in rows])
-    got = {(r.journey, r.customer_id): r.id for r in result}
+    got: dict[tuple[str, str], int] = {}
+    plan = None
+    if conn.dialect.name == "sqlite":
+        first = rows[0].keys()
+        if all(row.keys() == first for row in rows):
+            plan = _fast_plan(conn, "insert_enrollments", stmt, tuple(first))
+    values = "(" + ", ".join("?" * len(plan[1])) + ")" if plan else ""
+    chunks: list[list[Any]] | None = None
+    if plan and plan[0].count(values) == 1:
+        per = max(1, min(1000, 30000 // len(plan[1])))
+        try:
+            chunks = [_fast_params(plan[1], rows[i : i + per]) for i in range(0, len(rows), per)]
+        except Exception:  # a bad value: let SQLAlchemy raise exactly what it always raised
+            chunks = None
+    if plan and chunks is not None:
+        # Many rows per INSERT … RETURNING, parameters built as in _executemany.
+        for chunk in chunks:
+            multi = plan[0].replace(values, ", ".join([values] * len(chunk)))
+            flat = tuple(value for params in chunk for value in params)
+            for new_id, customer_id, journey in conn.exec_driver_sql(multi, flat):
+                got[(journey, customer_id)] = new_id
+    else:
+        result = conn.execute(stmt, [dict(r) for r in rows])
+        got = {(r.journey, r.customer_id): r.id for r in result}
     return [got.get((r["journey"], r["customer_id"])) for r in rows]
 
 
@@ -389,7 +477,8 @@ def update_enrollments(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> N
         .where(enrollments.c.id == bindparam("_id"))
         .values({c: bindparam(c) for c in cols})
     )
-    conn.execute(stmt, [{"_id": r["id"], **{c: r.get(c) for c in cols}} for r in rows])
+    params = [{"_id": r["id"], **{c: r.get(c) for c in cols}} for r in rows]
+    _executemany(conn, "update_enrollments", stmt, params)
 
 
 def set_converted(conn: Connection, rows: Sequence[tuple[int, datetime]]) -> None:
@@ -400,7 +489,7 @@ def set_converted(conn: Connection, rows: Sequence[tuple[int, datetime]]) -> Non
             .where(enrollments.c.id == bindparam("_id"), enrollments.c.converted_at.is_(None))
             .values(converted_at=bindparam("c"))
         )
-        conn.execute(stmt, [{"_id": i, "c": at} for i, at in rows])
+        _executemany(conn, "set_converted", stmt, [{"_id": i, "c": at} for i, at in rows])
 
 
 def claim_due(
@@ -483,7 +572,7 @@ def next_wake_time(conn: Connection, after: datetime) -> datetime | None:
 def add_step_runs(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
     """Append to the step history."""
     if rows:
-        conn.execute(step_runs.insert(), [dict(r) for r in rows])
+        _executemany(conn, "add_step_runs", step_runs.insert(), rows)
 
 
 # --------------------------------------------------------------------------- outbox
@@ -493,7 +582,7 @@ def add_outbox(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
     """Queue rendered messages; the (enrollment, step, attempt) key makes a replay a no-op."""
     if rows:
         stmt = _insert(conn, outbox).on_conflict_do_nothing()
-        conn.execute(stmt, [dict(r) for r in rows])
+        _executemany(conn, "add_outbox", stmt, rows)
 
 
 def claim_outbox(conn: Connection, now: datetime, limit: int) -> list[dict[str, Any]]:

@@ -7,6 +7,7 @@ The first Alembic migration creates exactly this schema (a test compares them).
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import (
     JSON,
@@ -60,6 +61,59 @@ class UtcDateTime(TypeDecorator[datetime]):
         if value is None:
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+    # On SQLite, one processor per direction does what process_bind_param plus the dialect's
+    # DATETIME string conversion do (the same text, the same values), without the
+    # TypeDecorator chain: these run for every datetime of every row the engine reads and writes.
+
+    def bind_processor(self, dialect: Dialect) -> Any:
+        if not _plain_sqlite_datetime(dialect):
+            return super().bind_processor(dialect)
+
+        def process(value: datetime | None) -> str | None:
+            if value is None:
+                return None
+            if value.tzinfo is None:
+                raise ValueError(f"naive datetime {value!r}: journeys stores aware UTC times only")
+            if value.tzinfo is not UTC:
+                value = value.astimezone(UTC)
+            # DATETIME's storage format, "%Y-%m-%d %H:%M:%S.%f" (without the "+00:00").
+            return value.isoformat(" ", "microseconds")[:26]
+
+        return process
+
+    def result_processor(self, dialect: Dialect, coltype: Any) -> Any:
+        if not _plain_sqlite_datetime(dialect):
+            return super().result_processor(dialect, coltype)
+        parse = datetime.fromisoformat
+
+        def process(value: str | None) -> datetime | None:
+            if value is None:
+                return None
+            if len(value) == 26:  # DATETIME's format: parsing it as UTC beats .replace()
+                try:
+                    return parse(value + "+00:00")
+                except ValueError:
+                    pass
+            when = parse(value)
+            return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+
+        return process
+
+
+_SQLITE_DATETIME_FORMAT = (
+    "%(year)04d-%(month)02d-%(day)02d %(hour)02d:%(minute)02d:%(second)02d.%(microsecond)06d"
+)
+
+
+def _plain_sqlite_datetime(dialect: Dialect) -> bool:
+    """Whether ``dialect`` is SQLite storing datetimes in DATETIME's default text format."""
+    if dialect.name != "sqlite":
+        return False
+    impl = dialect.type_descriptor(DateTime(timezone=True))
+    return getattr(impl, "_storage_format", None) == _SQLITE_DATETIME_FORMAT and not getattr(
+        impl, "_reg", None
+    )
 
 
 # JSON on SQLite, JSONB on PostgreSQL.
