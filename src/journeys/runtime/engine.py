@@ -1115,12 +1115,6 @@ class Engine:
                 candidates.append(upcoming)
         return min(candidates) if candidates else None
 
-    def pending_work(self) -> bool:
-        """Whether events or enrollments are due now."""
-        now = self.clock.now()
-        with self.db.connect() as conn:
-            return bool(repo.pending_event_count(conn, now) or repo.due_steps(conn, now))
-
 
 def quiesce(engine: Engine, max_rounds: int = 1000) -> dict[str, int]:
     """Process events, sweep triggers and advance until nothing is due at this instant.

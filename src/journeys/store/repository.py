@@ -308,26 +308,6 @@ def mark_events_processed(
     _executemany(conn, "mark_events_processed", stmt, params)
 
 
-def next_pending_event_time(conn: Connection, after: datetime) -> datetime | None:
-    """When the next not-yet-due event occurs."""
-    value = conn.scalar(
-        select(func.min(events.c.occurred_at)).where(
-            events.c.processed_at.is_(None), events.c.occurred_at > after
-        )
-    )
-    return as_utc(value) if value else None
-
-
-def pending_event_count(conn: Connection, now: datetime) -> int:
-    """Events that are due and not yet processed."""
-    return (
-        conn.scalar(
-            select(func.count()).where(events.c.processed_at.is_(None), events.c.occurred_at <= now)
-        )
-        or 0
-    )
-
-
 # --------------------------------------------------------------------------- versions
 
 
@@ -557,16 +537,6 @@ def next_times(conn: Connection, after: datetime) -> tuple[datetime | None, date
     """(next pending event time, next wake time) after ``after``, in one round trip."""
     row = conn.execute(_NEXT_TIMES, {"after": after}).one()
     return (as_utc(row.e) if row.e else None, as_utc(row.w) if row.w else None)
-
-
-def next_wake_time(conn: Connection, after: datetime) -> datetime | None:
-    """The earliest future wake time of an active enrollment."""
-    value = conn.scalar(
-        select(func.min(enrollments.c.wake_at)).where(
-            enrollments.c.status == "active", enrollments.c.wake_at > after
-        )
-    )
-    return as_utc(value) if value else None
 
 
 def add_step_runs(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
