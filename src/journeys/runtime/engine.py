@@ -23,7 +23,7 @@ from sqlalchemy import Engine as SqlEngine
 from sqlalchemy.exc import DBAPIError
 
 from journeys.clock import Clock, as_utc, iso
-from journeys.expressions import ENV, ExpressionError, evaluate, truthy
+from journeys.expressions import ExpressionError, truthy
 from journeys.plan import (
     END,
     DateTrigger,
@@ -39,12 +39,12 @@ from journeys.plan import (
 )
 from journeys.runtime import decide
 from journeys.runtime.context import customer_view, event_view, expression_context
-from journeys.runtime.links import survey_url, unsubscribe_url
 from journeys.runtime.records import CREATING_EVENTS, RecordError, normalise_customer
+from journeys.runtime.render import Renderer, template_value
 from journeys.runtime.timecalc import fire_instants, month_days_on, next_fire_instant, zone
 from journeys.settings import Settings
 from journeys.store import repository as repo
-from journeys.templates import TemplateError, TemplateStore
+from journeys.templates import TemplateStore
 
 log = logging.getLogger("journeys.engine")
 
@@ -78,7 +78,6 @@ def retry_conflicts(fn: Callable[_P, _R]) -> Callable[_P, _R]:
 STAGE_ENTERED = "stage.entered"
 
 # Subject overrides and templated values of steps, compiled once per source text.
-_template = functools.lru_cache(maxsize=1024)(ENV.from_string)
 SUPPRESSING_EVENTS = {
     "email.unsubscribed": "unsubscribed",
     "email.bounced": "bounced",
@@ -153,6 +152,7 @@ class Engine:
         self.lifecycle = lifecycle
         self.settings = settings
         self.templates = templates
+        self.renderer = Renderer(settings, templates, clock)
         self.clock = clock
         self.batch_size = batch_size
         self._versions: dict[tuple[str, str], Plan] = {
@@ -918,11 +918,11 @@ class Engine:
             out.vars["sent"] = sent
         self._apply_outcome(enr, out, at, batch)
         for intent in out.messages:
-            batch.outbox.append(self._render(enr, intent, person, ctx, at, plan))
+            batch.outbox.append(self.renderer.outbox_row(enr, intent, person, ctx, at, plan))
         if out.set_attributes:
             attrs = dict(person.get("attributes") or {})
             for key, value in out.set_attributes.items():
-                attrs[key] = self._template_value(value, ctx)
+                attrs[key] = template_value(value, ctx)
             person["attributes"] = attrs
             person["updated_at"] = at
             batch.views.pop(person["id"], None)
@@ -938,99 +938,10 @@ class Engine:
                     "customer_id": person["id"],
                     "occurred_at": at,
                     "received_at": self.clock.now(),
-                    "data": {k: self._template_value(v, ctx) for k, v in data.items()},
+                    "data": {k: template_value(v, ctx) for k, v in data.items()},
                     "source": f"journey:{plan.journey}",
                 }
             )
-
-    @staticmethod
-    def _template_value(value: Any, ctx: dict[str, Any]) -> Any:
-        if isinstance(value, str) and "{{" in value:
-            if (
-                value.strip().startswith("{{")
-                and value.strip().endswith("}}")
-                and value.count("{{") == 1
-            ):
-                return evaluate(value.strip()[2:-2].strip(), ctx)
-            return _template(value).render(ctx)
-        return value
-
-    # ------------------------------------------------------------------ render
-
-    def _render(
-        self,
-        enr: dict[str, Any],
-        intent: decide.MessageIntent,
-        person: dict[str, Any],
-        ctx: dict[str, Any],
-        at: datetime,
-        plan: Plan,
-    ) -> dict[str, Any]:
-        locale = person.get("locale") or self.settings.default_locale
-        channel, recipient = intent.channel, person.get("email")
-        status, error = "pending", None
-        if intent.kind == "notify":
-            team = self.settings.teams.get(intent.team or "", {})
-            channel = team.get("channel", "console")
-            recipient = team.get("address") or team.get("url") or intent.team
-            locale = self.settings.default_locale
-        elif channel == "email":
-            if not person.get("email"):
-                status, error = "suppressed", "no email address"
-            elif not person.get("email_opt_in", True):
-                status, error = "suppressed", "no consent (email_opt_in is false)"
-        attempt = int((enr.get("vars") or {}).get("sent", {}).get(intent.step, 1))
-        row: dict[str, Any] = {
-            "enrollment_id": enr["id"],
-            "step": intent.step,
-            "attempt": attempt,
-            "journey": plan.journey,
-            "customer_id": person["id"],
-            "kind": intent.kind,
-            "template": intent.template,
-            "channel": channel,
-            "locale": "",
-            "recipient": recipient,
-            "subject": None,
-            "html": None,
-            "text": None,
-            "status": status,
-            "due_at": at,
-            "created_at": self.clock.now(),
-            "error": error,
-        }
-        if status != "pending":
-            return row
-        mctx = dict(ctx)
-        mctx["unsubscribe_url"] = unsubscribe_url(
-            self.settings.base_url, self.settings.survey_secret, person["id"]
-        )
-        if intent.kind == "survey":
-            mctx["survey_url"] = survey_url(
-                self.settings.base_url,
-                self.settings.survey_secret,
-                enr["id"],
-                plan.journey,
-                intent.step,
-                person["id"],
-            )
-        try:
-            template = self.templates.for_locale(intent.template, locale)
-            message = template.render(mctx)
-            subject = message.subject
-            if intent.subject:
-                subject = " ".join(_template(intent.subject).render(mctx).split())
-            row.update(
-                locale=template.source.locale, subject=subject, html=message.html, text=message.text
-            )
-        except (TemplateError, ExpressionError) as exc:
-            row.update(status="failed", error=f"template {intent.template}: {exc}"[:1000])
-        except Exception as exc:  # a marketer's subject override may raise anything
-            row.update(
-                status="failed",
-                error=f"template {intent.template}: {type(exc).__name__}: {exc}"[:1000],
-            )
-        return row
 
     # ------------------------------------------------------------------ write
 
