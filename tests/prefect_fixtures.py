@@ -129,6 +129,17 @@ def prefect_api(prefect_server: str, tmp_path: Path) -> Iterator[str]:
         updates={PREFECT_API_URL: prefect_server, PREFECT_LOGGING_TO_API_ENABLED: False}
     ):
         yield prefect_server
+        _delete_deployments()
+
+
+def _delete_deployments() -> None:
+    """Remove every deployment a test registered (and with them their scheduled runs), so the
+    server's scheduler does not keep filling the shared test server for the tests after it."""
+    from prefect import get_client
+
+    with get_client(sync_client=True) as client:
+        for deployment in client.read_deployments():
+            client.delete_deployment(deployment.id)
 
 
 @pytest.fixture
