@@ -20,7 +20,7 @@ from engine_helpers import (
     write_project,
 )
 from journeys.store import repository as repo
-from journeys.store.tables import events, stage_history, survey_answers
+from journeys.store.tables import events, stage_history, step_runs, survey_answers
 
 CART = """
 journey: cart
@@ -436,6 +436,18 @@ def test_survey_answers_drive_the_feedback_loop(tmp_path: Path, db_url: str) -> 
     rows = {r["customer_id"]: r for r in enrollment_rows(service)}
     assert rows["silent"]["status"] == "completed"
     assert rows["silent"]["ended_at"] == utc(2026, 3, 9, 10)  # 7 days after the survey
+    with service.db.connect() as conn:
+        silent = rows["silent"]["id"]
+        outcomes = conn.execute(
+            select(step_runs.c.step, step_runs.c.outcome)
+            .where(step_runs.c.enrollment_id == silent)
+            .order_by(step_runs.c.id)
+        ).all()
+    assert [tuple(o) for o in outcomes] == [
+        ("ask", "waiting for survey.answered"),
+        ("ask", "timed out"),
+        ("end", "completed"),
+    ]
     with service.db.connect() as conn:
         cats = dict(
             conn.execute(select(survey_answers.c.customer_id, survey_answers.c.category)).all()

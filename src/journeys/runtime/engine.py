@@ -878,9 +878,14 @@ class Engine:
         if plan is None or person is None:
             self._end(enr, decide.EXITED, "error: plan version or customer missing", at, batch)
             return
+        vars_ = enr.get("vars") or {}
+        if enr.get("waiting_for"):
+            # A wait_for/survey deadline passed: record the timeout on the waiting step.
+            self._history(enr, vars_.get("waiting_step", step_id), "timed out", at, batch)
+            enr["waiting_for"] = None
         if step_id == END:
             enr.update(status=decide.COMPLETED, ended_at=at, wake_at=None, waiting_for=None)
-            enr["vars"] = {k: v for k, v in (enr.get("vars") or {}).items() if k != "waiting_step"}
+            enr["vars"] = {k: v for k, v in vars_.items() if k != "waiting_step"}
             self._touch(enr, batch)
             self._history(enr, END, "completed", at, batch)
             return
@@ -888,11 +893,6 @@ class Engine:
             self._end(enr, decide.EXITED, f"error: step {step_id!r} not in version", at, batch)
             return
         step = plan.step(step_id)
-        vars_ = enr.get("vars") or {}
-        if enr.get("waiting_for"):
-            # A wait_for/survey deadline passed: record the timeout on the waiting step.
-            self._history(enr, vars_.get("waiting_step", step_id), "timed out", at, batch)
-            enr["waiting_for"] = None
         view = batch.view(person)
         ctx = expression_context(
             view,
