@@ -97,15 +97,20 @@ def read_records(path: Path) -> Iterator[Any]:
                 yield {k: v for k, v in row.items() if v not in (None, "")}
         return
     with path.open(encoding="utf-8") as handle:
-        for line in handle:
-            text = line.strip()
-            if not text:
-                yield None
-                continue
-            try:
-                yield json.loads(text)
-            except json.JSONDecodeError as exc:
-                yield BadLine(f"not valid JSON: {exc.msg} at column {exc.colno}")
+        yield from parse_json_lines(handle)
+
+
+def parse_json_lines(lines: Iterable[str]) -> Iterator[Any]:
+    """One record per line: the parsed JSON, :class:`BadLine` if it is not JSON, None if blank."""
+    for line in lines:
+        text = line.strip()
+        if not text:
+            yield None
+            continue
+        try:
+            yield json.loads(text)
+        except json.JSONDecodeError as exc:
+            yield BadLine(f"not valid JSON: {exc.msg} at column {exc.colno}")
 
 
 class JourneyService:
@@ -376,15 +381,5 @@ def _result(
 
 
 def records_from_text(text: str) -> list[Any]:
-    """Parse JSON Lines text (for tests and HTTP bodies) the way :func:`read_records` does."""
-    out: list[Any] = []
-    for line in io.StringIO(text):
-        stripped = line.strip()
-        if not stripped:
-            out.append(None)
-            continue
-        try:
-            out.append(json.loads(stripped))
-        except json.JSONDecodeError as exc:
-            out.append(BadLine(f"not valid JSON: {exc.msg} at column {exc.colno}"))
-    return out
+    """Parse JSON Lines text (tests, HTTP bodies) the way :func:`read_records` reads a file."""
+    return list(parse_json_lines(io.StringIO(text)))
