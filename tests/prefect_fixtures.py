@@ -70,8 +70,9 @@ def prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             "PREFECT_API_DATABASE_CONNECTION_URL": f"sqlite+aiosqlite:///{home / 'prefect.db'}",
             "PREFECT_UI_ENABLED": "false",
             "PREFECT_SERVER_UI_ENABLED": "false",
-            # Schedule runs from cron schedules within a second, so tests can see them.
-            "PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS": "1",
+            # Schedule runs from cron schedules within seconds (default: a minute), so tests
+            # can see them without waiting.
+            "PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS": "5",
         }
     )
     log_path = home / "server.log"
@@ -133,11 +134,14 @@ def prefect_api(prefect_server: str, tmp_path: Path) -> Iterator[str]:
 
 
 def _delete_deployments() -> None:
-    """Remove every deployment a test registered (and with them their scheduled runs), so the
-    server's scheduler does not keep filling the shared test server for the tests after it."""
+    """Remove every deployment and automation a test registered (and with them their scheduled
+    runs), so the scheduler and the trigger service do not keep working for them on the
+    server the following tests share."""
     from prefect import get_client
 
     with get_client(sync_client=True) as client:
+        for automation in client.read_automations():
+            client.delete_automation(automation.id)
         for deployment in client.read_deployments():
             client.delete_deployment(deployment.id)
 

@@ -278,7 +278,7 @@ def test_register_creates_deployments_with_triggers_and_schedules(prefect_api: s
     # The server's scheduler really creates runs from the cron schedules (with SQLAlchemy 2.1
     # Prefect 3.8's scheduler fails on every pass and no scheduled run ever appears).
     for name in ("journeys-tick/tick", "journey/birthday"):
-        scheduled = _wait_for_runs(ids[name], 1, timeout=30)
+        scheduled = _wait_for_runs(ids[name], 1, timeout=45)
         assert scheduled, f"the Prefect scheduler created no run for {name}"
         assert all(r.state_name == "Scheduled" for r in scheduled)
 
@@ -320,7 +320,7 @@ def _flow_runs(deployment_id: Any) -> list[Any]:
         )
 
 
-def _wait_for_runs(deployment_id: Any, count: int, timeout: float = 20.0) -> list[Any]:
+def _wait_for_runs(deployment_id: Any, count: int, timeout: float = 60.0) -> list[Any]:
     deadline = time.monotonic() + timeout
     while True:
         runs = _flow_runs(deployment_id)
@@ -347,7 +347,7 @@ BURST_WINDOW = 6
 @pytest.mark.prefect
 def test_a_burst_of_events_becomes_one_flow_run(burst_journey: tuple[str, str, Any]) -> None:
     journey, event_type, deployment_id = burst_journey
-    time.sleep(1.0)  # the server loads the new automation
+    time.sleep(3.0)  # the server loads the new automation (slower on a loaded machine)
     events = [
         {
             "id": f"{journey}-{i}",
