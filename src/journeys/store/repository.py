@@ -147,13 +147,17 @@ def load_customers(
     return found
 
 
+def _present(conn: Connection, column: Any, ids: Iterable[str], *where: Any) -> set[str]:
+    """Which of ``ids`` appear in ``column`` (rows also matching ``where``), in IN-chunks."""
+    found: set[str] = set()
+    for chunk in _chunks(sorted(set(ids))):
+        found.update(conn.scalars(select(column).where(column.in_(chunk), *where)))
+    return found
+
+
 def existing_customer_ids(conn: Connection, ids: Iterable[str]) -> set[str]:
     """Which of ``ids`` exist."""
-    wanted = sorted(set(ids))
-    found: set[str] = set()
-    for chunk in _chunks(wanted):
-        found.update(conn.scalars(select(customers.c.id).where(customers.c.id.in_(chunk))))
-    return found
+    return _present(conn, customers.c.id, ids)
 
 
 def insert_customers(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
@@ -209,17 +213,7 @@ def iter_customers(conn: Connection, chunk: int = 5000) -> Iterable[list[dict[st
 
 def suppressed_customers(conn: Connection, ids: Iterable[str], channel: str) -> set[str]:
     """Customers in ``ids`` suppressed (unsubscribed, bounced) on ``channel``."""
-    wanted = sorted(set(ids))
-    found: set[str] = set()
-    for chunk in _chunks(wanted):
-        found.update(
-            conn.scalars(
-                select(suppressions.c.customer_id).where(
-                    suppressions.c.customer_id.in_(chunk), suppressions.c.channel == channel
-                )
-            )
-        )
-    return found
+    return _present(conn, suppressions.c.customer_id, ids, suppressions.c.channel == channel)
 
 
 def add_suppressions(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
@@ -240,11 +234,7 @@ def add_stage_history(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> No
 
 def existing_event_ids(conn: Connection, ids: Iterable[str]) -> set[str]:
     """Which of ``ids`` are already stored (the idempotency check)."""
-    wanted = sorted(set(ids))
-    found: set[str] = set()
-    for chunk in _chunks(wanted):
-        found.update(conn.scalars(select(events.c.id).where(events.c.id.in_(chunk))))
-    return found
+    return _present(conn, events.c.id, ids)
 
 
 def insert_events(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
