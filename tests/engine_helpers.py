@@ -19,6 +19,18 @@ from journeys.store.tables import customers, enrollments, outbox
 
 T0 = datetime(2026, 3, 2, tzinfo=UTC)
 
+DRIP = """
+journey: drip
+name: Drip
+trigger: {event: customer.signed_up}
+steps:
+  - id: first
+    wait: 1d
+  - id: old_mail
+    send: {template: hello}
+"""
+"""A two-step journey whose second step later versions rename (version and in-flight tests)."""
+
 BASIC_TEMPLATES = {
     "hello.html": (
         "---\nsubject: Hello {{ customer.first_name }}\n---\n<p>Hi {{ customer.first_name }}</p>\n"

@@ -10,6 +10,7 @@ from sqlalchemy import event as sa_event
 from sqlalchemy import func, select
 
 from engine_helpers import (
+    DRIP,
     T0,
     customer_row,
     enrollment_rows,
@@ -509,16 +510,7 @@ def test_lifecycle_rules_and_stage_trigger(tmp_path: Path, db_url: str) -> None:
 
 
 def test_in_flight_enrollments_stay_on_their_version(tmp_path: Path, sqlite_url: str) -> None:
-    v1 = """
-    journey: drip
-    name: Drip
-    trigger: {event: customer.signed_up}
-    steps:
-      - id: first
-        wait: 1d
-      - id: old_mail
-        send: {template: hello}
-    """
+    v1 = DRIP
     v2 = v1.replace("old_mail", "new_mail")
     service = open_service(write_project(tmp_path / "a", {"drip": v1}), sqlite_url)
     service.ingest(

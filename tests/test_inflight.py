@@ -7,19 +7,8 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from engine_helpers import T0, event, open_service, run_until, write_project
+from engine_helpers import DRIP, T0, event, open_service, run_until, write_project
 from journeys.cli import _register, app
-
-DRIP = """
-journey: drip
-name: Drip
-trigger: {event: customer.signed_up}
-steps:
-  - id: first
-    wait: 1d
-  - id: old_mail
-    send: {template: hello}
-"""
 
 
 def test_validate_with_database_warns_about_removed_steps(tmp_path: Path, db_url: str) -> None:
