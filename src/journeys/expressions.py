@@ -12,7 +12,7 @@ from datetime import UTC, date, datetime
 from functools import lru_cache
 from typing import Any
 
-from jinja2 import ChainableUndefined, TemplateSyntaxError, meta, nodes
+from jinja2 import ChainableUndefined, TemplateError, TemplateSyntaxError, meta, nodes
 from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
 
 EXPRESSION_ROOTS = frozenset({"customer", "event", "answers", "now", "journey"})
@@ -147,12 +147,23 @@ def check_sandbox(source: str) -> str | None:
     return None
 
 
+_RUNTIME_ERRORS = (TemplateError, TypeError, ValueError, ArithmeticError, LookupError)
+
+
 def evaluate(source: str, context: Mapping[str, Any]) -> Any:
-    """Evaluate an expression against ``context``; sandbox violations raise ExpressionError."""
+    """Evaluate an expression against ``context``.
+
+    Sandbox violations and run-time failures (comparing a missing attribute or ``None`` with a
+    number, ``'7' >= 5``, division by zero …) raise :class:`ExpressionError` naming the
+    expression, so the caller fails that one enrollment or event with a reason instead of the
+    whole batch.
+    """
     try:
         return compile_expression(source)(**context)
     except SecurityError as exc:
         raise ExpressionError(f"refused by the sandbox: {exc}") from None
+    except _RUNTIME_ERRORS as exc:
+        raise ExpressionError(f"{source!r} failed: {exc}") from None
 
 
 def truthy(source: str | None, context: Mapping[str, Any]) -> bool:
