@@ -15,7 +15,7 @@ from journeys.service import STANDARD_CHANNELS, JourneyService
 from journeys.simulate import NullChannel
 from journeys.spec import Project, load_project
 from journeys.store import db as store_db
-from journeys.store.tables import customers, enrollments, outbox
+from journeys.store.tables import customers, enrollments, outbox, step_runs
 
 T0 = datetime(2026, 3, 2, tzinfo=UTC)
 
@@ -107,6 +107,13 @@ def enrollment_rows(service: JourneyService) -> list[dict[str, Any]]:
         return [
             dict(r) for r in conn.execute(select(enrollments).order_by(enrollments.c.id)).mappings()
         ]
+
+
+def step_history(service: JourneyService) -> list[dict[str, Any]]:
+    """Step history rows, oldest first."""
+    with service.db.connect() as conn:
+        rows = conn.execute(select(step_runs).order_by(step_runs.c.id)).mappings()
+        return [dict(r) for r in rows]
 
 
 def customer_row(service: JourneyService, cid: str) -> dict[str, Any]:

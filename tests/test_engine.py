@@ -18,9 +18,11 @@ from engine_helpers import (
     messages,
     open_service,
     run_until,
+    step_history,
     write_project,
 )
 from journeys.store import repository as repo
+from journeys.store import setbased as setrepo
 from journeys.store.tables import events, stage_history, step_runs, survey_answers
 
 CART = """
@@ -143,23 +145,35 @@ def test_bad_records_are_reported_and_good_ones_kept(cart_service) -> None:
     assert "not an IANA time zone" in bad.errors[0][1] and "missing 'id'" in bad.errors[1][1]
 
 
-def test_crash_inside_a_batch_rolls_back(cart_service, monkeypatch) -> None:
+@pytest.mark.parametrize("path", ["python", "set-based"])
+def test_crash_inside_a_batch_rolls_back(cart_service, monkeypatch, path: str) -> None:
     s = cart_service
     s.ingest([event("e1", "cart.updated", "c-1", "2026-03-02T10:00:00Z", cart_total=50)])
     s.clock.set(utc(2026, 3, 2, 10))
+    real = setrepo.advance_set_step
 
     def boom(*args, **kwargs):
         raise RuntimeError("disk on fire")
 
-    s.process_events()  # the enrollment is created, due now at its first step
-    monkeypatch.setattr(repo, "add_step_runs", boom)
+    def boom_after_writing(*args, **kwargs):
+        real(*args, **kwargs)  # history appended, enrollments moved: then the crash
+        raise RuntimeError("disk on fire")
+
+    s.process_events()  # the enrollment is created, due now at its first step (a wait)
+    if path == "python":
+        s.engine.set_based = False
+        monkeypatch.setattr(repo, "add_step_runs", boom)
+    else:
+        monkeypatch.setattr(setrepo, "advance_set_step", boom_after_writing)
     with pytest.raises(RuntimeError):
         s.advance()
     rows = enrollment_rows(s)
     assert rows[0]["step"] == "wait_a_day" and rows[0]["wake_at"] == utc(2026, 3, 2, 10)
+    assert step_history(s) == []
     monkeypatch.undo()
     s.advance()
     assert enrollment_rows(s)[0]["step"] == "remind"
+    assert [r["outcome"] for r in step_history(s)] == ["waited"]
 
 
 def test_process_events_uses_a_constant_number_of_statements(
@@ -552,3 +566,43 @@ def test_a_late_event_from_before_the_enrollment_does_not_exit_it(cart_service) 
     assert [m["step"] for m in messages(s)] == ["remind"]
     person = customer_row(s, "c-1")
     assert person["orders_count"] == 1 and person["last_order_at"] == utc(2026, 3, 1, 9)
+
+
+SCORED = """
+journey: scored
+name: Scored
+trigger: {event: customer.signed_up}
+steps:
+  - id: check
+    branch:
+      - when: "customer.score >= 5"
+        goto: high
+      - goto: end
+  - id: high
+    update: {set: {tier: high}}
+"""
+
+
+@pytest.mark.parametrize("set_based", [True, False])
+def test_a_condition_that_fails_at_run_time_ends_that_enrollment_only(
+    tmp_path: Path, db_url: str, set_based: bool
+) -> None:
+    """``customer.score >= 5`` cannot be decided for a customer without a score or with a text
+    score: that enrollment exits with the reason; the batch and everybody else go on."""
+    s = open_service(write_project(tmp_path, {"scored": SCORED}), db_url)
+    s.engine.set_based = set_based
+    s.import_customers(
+        [{"id": "c-1", "score": 9}, {"id": "c-2"}, {"id": "c-3", "score": "7"}, {"id": "c-4"}]
+    )
+    s.ingest(
+        [event(f"e{i}", "customer.signed_up", f"c-{i}", "2026-03-02T08:00:00Z") for i in (1, 2, 3)]
+    )
+    run_until(s, utc(2026, 3, 3))
+    by_customer = {r["customer_id"]: r for r in enrollment_rows(s)}
+    assert by_customer["c-1"]["status"] == "completed"
+    assert customer_row(s, "c-1")["attributes"]["tier"] == "high"
+    for cid in ("c-2", "c-3"):
+        row = by_customer[cid]
+        assert row["status"] == "exited"
+        assert row["exit_reason"].startswith("error: check: 'customer.score >= 5' failed")
+    assert "'>=' not supported" in by_customer["c-3"]["exit_reason"]

@@ -41,9 +41,11 @@ from journeys.runtime import decide
 from journeys.runtime.context import customer_view, event_view, expression_context
 from journeys.runtime.records import CREATING_EVENTS, RecordError, normalise_customer
 from journeys.runtime.render import Renderer, template_value
+from journeys.runtime.setbased import SetStep, set_steps
 from journeys.runtime.timecalc import fire_instants, month_days_on, next_fire_instant, zone
 from journeys.settings import Settings
 from journeys.store import repository as repo
+from journeys.store import setbased as setrepo
 from journeys.templates import TemplateStore
 
 log = logging.getLogger("journeys.engine")
@@ -146,6 +148,7 @@ class Engine:
         templates: TemplateStore,
         clock: Clock,
         batch_size: int = 2000,
+        set_based: bool = True,
     ) -> None:
         self.db = db
         self.plans = dict(plans)
@@ -155,6 +158,9 @@ class Engine:
         self.renderer = Renderer(settings, templates, clock)
         self.clock = clock
         self.batch_size = batch_size
+        self.set_based = set_based
+        """Advance steps that need no Python (:mod:`journeys.runtime.setbased`) in SQL."""
+        self._set_steps: dict[tuple[str, str], dict[str, SetStep]] = {}
         self._versions: dict[tuple[str, str], Plan] = {
             (p.journey, p.version): p for p in plans.values()
         }
@@ -812,16 +818,68 @@ class Engine:
     def advance(self, journey: str | None = None, max_rounds: int = 10_000) -> StepReport:
         """Advance every due enrollment step by step until each waits or ends.
 
-        Each batch claims due enrollments at any step (one query) and runs every one of them
-        through the steps that fall due while it runs (each step at the enrollment's own wake
-        time, exactly as step-by-step rounds would), so a chain of immediate steps costs one
-        batch, not one batch per step. ``max_rounds`` bounds the batches.
+        Steps that need no Python (fixed waits, gotos, branches on customer fields, literal
+        updates, exits, the end) move whole chunks of enrollments in a few statements
+        (:meth:`_advance_set`). The rest run in batches that claim due enrollments at any step
+        (one query) and take each of them through the steps that fall due while it runs (each
+        step at the enrollment's own wake time, exactly as step-by-step rounds would), so a
+        chain of immediate steps costs one batch, not one batch per step. ``max_rounds``
+        bounds the batches.
         """
         report = StepReport()
         for _ in range(max_rounds):
+            if self.set_based and self._advance_set(report, journey=journey):
+                continue
             if self._advance_batch(journey, report) < self.batch_size:
                 break  # a short batch claimed everything that was due
         return report
+
+    def _set_step(self, conn: Connection, journey: str, version: str, step: str) -> SetStep | None:
+        key = (journey, version)
+        found = self._set_steps.get(key)
+        if found is None:
+            plan = self.plan_for(conn, journey, version)
+            found = self._set_steps[key] = set_steps(plan) if plan else {}
+        return found.get(step)
+
+    @retry_conflicts
+    def _advance_set(
+        self,
+        report: StepReport,
+        *,
+        journey: str | None = None,
+        step: str | None = None,
+        limit: int | None = None,
+    ) -> int:
+        """One chunk of the oldest due enrollments: every set-based step among them runs in
+        SQL for its rows, and so do the set-based steps those rows move on to (a branch, then
+        an update, then the end: one transaction). Returns how many enrollment-steps ran (0:
+        nothing set-based was due, or every row at such a step needs Python, e.g. a condition
+        on a missing attribute)."""
+        now = self.clock.now()
+        size = limit or max(10 * self.batch_size, 10_000)
+        moved = 0
+        with self.db.begin() as conn:
+            groups = setrepo.due_groups(conn, now, size, journey=journey, step=step)
+            queue = [((g.journey, g.version, g.step), g) for g in groups]
+            # Bounded like MAX_STEPS_PER_BATCH: a cycle of zero-length waits stops here and
+            # goes on in the next chunk.
+            for _ in range(self.MAX_STEPS_PER_BATCH):
+                if not queue:
+                    break
+                (j, v, s), group = queue.pop(0)
+                spec = self._set_step(conn, j, v, s)
+                if spec is None:
+                    continue
+                n = setrepo.advance_set_step(conn, spec, now, group)
+                report.add(j, s, n)
+                moved += n
+                if n and step is None and not spec.wait:
+                    # The statements re-check step and due time, so handing the same rows on
+                    # is exact: only those that moved to that step and are due take it.
+                    targets = dict.fromkeys(a.target for a in spec.arms if a.target != END)
+                    queue.extend(((j, v, target), group) for target in targets)
+        return moved
 
     # Immediate steps one enrollment may run in one batch (specs reject loops without a wait;
     # this is only a guard, the rest runs in the next batch).
@@ -852,6 +910,10 @@ class Engine:
     @retry_conflicts
     def advance_step(self, journey: str, step: str, limit: int | None = None) -> int:
         """Run ``step`` of ``journey`` for one batch of due enrollments; returns how many."""
+        if self.set_based:
+            moved = self._advance_set(StepReport(), journey=journey, step=step, limit=limit)
+            if moved:
+                return moved
         now = self.clock.now()
         with self.db.begin() as conn:
             rows = repo.claim_due(conn, journey, step, now, limit or self.batch_size)

@@ -1,0 +1,257 @@
+"""SQL for set-based steps (:mod:`journeys.runtime.setbased`): a few statements per step.
+
+For one step of one plan version and one chunk of due enrollments, :func:`advance_set_step`
+appends the step history with ``INSERT … SELECT``, applies literal attribute updates to the
+customers with one ``UPDATE … FROM``, and moves the enrollments on with one ``UPDATE … FROM``
+whose ``CASE`` picks each one's branch. Conditions read the customer row; their guard (fields
+present, of the compared type) is part of every statement's ``WHERE``, so an enrollment the
+database cannot decide exactly is left due for the Python path.
+
+Like :mod:`journeys.store.repository`, these functions take a connection and never commit.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import (
+    ARRAY,
+    Connection,
+    Float,
+    Integer,
+    String,
+    and_,
+    any_,
+    bindparam,
+    case,
+    cast,
+    func,
+    literal,
+    literal_column,
+    not_,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+
+from journeys.plan import END
+from journeys.runtime.setbased import BoolOp, Compare, Cond, InList, Not, Ref, SetStep
+from journeys.store.tables import customers, enrollments, step_runs
+
+E, C = enrollments.c, customers.c
+
+_OPS = {
+    "eq": lambda a, b: a == b,
+    "ne": lambda a, b: a != b,
+    "lt": lambda a, b: a < b,
+    "lteq": lambda a, b: a <= b,
+    "gt": lambda a, b: a > b,
+    "gteq": lambda a, b: a >= b,
+}
+
+
+@dataclass(frozen=True)
+class DueGroup:
+    """Due enrollments of one chunk at one step of one plan version: their ids on PostgreSQL
+    (locked by this transaction), their id range on SQLite (one writer holds the lock)."""
+
+    journey: str
+    version: str
+    step: str
+    ids: tuple[int, ...] | None
+    low: int
+    high: int
+
+
+def due_groups(
+    conn: Connection,
+    now: datetime,
+    limit: int,
+    *,
+    journey: str | None = None,
+    step: str | None = None,
+) -> list[DueGroup]:
+    """The oldest ``limit`` due enrollments that wait for no event, grouped by (journey,
+    version, step); on PostgreSQL they are locked (other workers skip them)."""
+    due = (
+        select(E.id, E.journey, E.version, E.step)
+        .where(E.status == "active", E.wake_at <= now, E.waiting_for.is_(None))
+        .order_by(E.wake_at, E.id)
+        .limit(limit)
+    )
+    if journey is not None:
+        due = due.where(E.journey == journey)
+    if step is not None:
+        due = due.where(E.step == step)
+    if conn.dialect.name != "postgresql":
+        chunk = due.subquery()
+        keys = (chunk.c.journey, chunk.c.version, chunk.c.step)
+        grouped = select(*keys, func.min(chunk.c.id), func.max(chunk.c.id)).group_by(*keys)
+        return [DueGroup(j, v, s, None, lo, hi) for j, v, s, lo, hi in conn.execute(grouped)]
+    found: dict[tuple[str, str, str], list[int]] = {}
+    for eid, j, v, s in conn.execute(due.with_for_update(skip_locked=True)):
+        found.setdefault((j, v, s), []).append(eid)
+    return [DueGroup(j, v, s, tuple(ids), min(ids), max(ids)) for (j, v, s), ids in found.items()]
+
+
+def advance_set_step(conn: Connection, spec: SetStep, now: datetime, group: DueGroup) -> int:
+    """Run ``spec`` for the due enrollments of ``group`` (from :func:`due_groups`; its step
+    may differ when the rows moved on to ``spec`` in this transaction) that pass its guard;
+    returns how many moved on."""
+    dialect = conn.dialect.name
+    e = _Unindexed(dialect)
+    if group.ids is not None:
+        chosen = E.id == any_(bindparam("ids", list(group.ids), type_=ARRAY(Integer)))
+    else:
+        # One writer holds the lock: every due row at this step in the range is fair game.
+        chosen = E.id.between(group.low, group.high)
+    where = [
+        chosen,
+        e.status == "active",
+        e.journey == spec.journey,
+        e.version == spec.version,
+        e.step == spec.step,
+        e.waiting_for.is_(None),
+        e.wake_at <= now,
+        C.id == E.customer_id,  # a missing customer is the Python path's error to report
+        *(_guard(ref, dialect) for ref in sorted(spec.guard, key=repr)),
+    ]
+    target = _pick(spec, dialect, lambda arm: arm.target)
+    label = _pick(spec, dialect, lambda arm: arm.label)
+
+    conn.execute(
+        step_runs.insert().from_select(
+            ["enrollment_id", "journey", "step", "at", "outcome"],
+            select(E.id, E.journey, E.step, E.wake_at, label).where(*where),
+        )
+    )
+    if spec.set_attributes:
+        _update_customers(conn, spec, where, dialect)
+
+    values: dict[str, Any]
+    if spec.complete or spec.exit_reason is not None:
+        values = {
+            "status": "completed" if spec.complete else "exited",
+            "exit_reason": spec.exit_reason,
+            "ended_at": E.wake_at,
+            "wake_at": None,
+        }
+    else:
+        ends = [arm.target == END and not spec.wait for arm in spec.arms]
+        later = _add_seconds(E.wake_at, spec.add_seconds, dialect)
+        values = {"step": target}
+        if all(ends):
+            values.update(status="completed", ended_at=E.wake_at, wake_at=None)
+        elif any(ends):
+            finished = target == END
+            values.update(
+                status=case((finished, "completed"), else_="active"),
+                ended_at=case((finished, E.wake_at), else_=None),
+                wake_at=case((finished, None), else_=later),
+            )
+        elif spec.add_seconds:
+            values["wake_at"] = later
+    result = conn.execute(update(enrollments).where(*where).values(**values))
+    return int(result.rowcount or 0)
+
+
+class _Unindexed:
+    """Columns of ``enrollments`` for the statements' filters. On SQLite each is written
+    ``+enrollments.<col>``, SQLite's way to keep a term from choosing an index: otherwise the
+    planner walks the ``(status, wake_at)`` index over *every* due row for each chunk instead
+    of the chunk's rowid range, and a million due rows cost a million visits per chunk."""
+
+    def __init__(self, dialect: str) -> None:
+        self._plain = dialect != "sqlite"
+
+    def __getattr__(self, name: str) -> Any:
+        column = E[name]
+        if self._plain:
+            return column
+        return literal_column(f"+enrollments.{name}", type_=column.type)
+
+
+def _pick(spec: SetStep, dialect: str, field: Any) -> Any:
+    """A SQL value choosing ``field(arm)`` of the first arm whose condition holds."""
+    arms = spec.arms
+    if len(arms) == 1:
+        return literal(field(arms[0]), String)
+    whens = [(_cond(arm.when, dialect), field(arm)) for arm in arms[:-1] if arm.when is not None]
+    return case(*whens, else_=literal(field(arms[-1]), String))
+
+
+def _update_customers(conn: Connection, spec: SetStep, where: list[Any], dialect: str) -> None:
+    due = select(E.customer_id.label("cid"), E.wake_at.label("at")).where(*where).subquery()
+    if dialect == "postgresql":
+        # Lock in id order, like every other customer write, so workers never deadlock.
+        conn.execute(
+            select(C.id).where(C.id.in_(select(due.c.cid))).order_by(C.id).with_for_update()
+        )
+        patch = cast(bindparam("patch", json.dumps(dict(spec.set_attributes))), JSONB)
+        attributes: Any = C.attributes.op("||")(patch)
+    else:
+        args: list[Any] = []
+        for key, value in spec.set_attributes:
+            args += [f'$."{key}"', func.json(json.dumps(value))]
+        attributes = func.json_set(C.attributes, *args)
+    conn.execute(
+        update(customers)
+        .where(C.id == due.c.cid)
+        .values(attributes=attributes, updated_at=due.c.at)
+    )
+
+
+def _add_seconds(column: Any, seconds: int, dialect: str) -> Any:
+    if not seconds:
+        return column
+    if dialect == "postgresql":
+        return column + literal(timedelta(seconds=seconds))
+    # UtcDateTime's text on SQLite is "YYYY-MM-DD HH:MM:SS.ffffff": shift the whole seconds,
+    # keep the fraction as it was.
+    return func.strftime("%Y-%m-%d %H:%M:%S", column, f"+{seconds} seconds").op("||")(
+        func.substr(column, 20)
+    )
+
+
+def _value(ref: Ref, dialect: str) -> Any:
+    if ref.column:
+        return C[ref.name]
+    if dialect == "postgresql":
+        text = func.jsonb_extract_path_text(C.attributes, ref.name)
+        # Python reads JSON numbers as int or float; float8 agrees with both up to 2**53.
+        return cast(text, Float) if ref.kind == "number" else text
+    return func.json_extract(C.attributes, f'$."{ref.name}"')
+
+
+def _guard(ref: Ref, dialect: str) -> Any:
+    """The customer has ``ref``, of the type its comparisons need."""
+    if ref.column:
+        return C[ref.name].is_not(None)
+    if dialect == "postgresql":
+        kind = func.jsonb_typeof(func.jsonb_extract_path(C.attributes, ref.name))
+        return kind == ("number" if ref.kind == "number" else "string")
+    kind = func.json_type(C.attributes, f'$."{ref.name}"')
+    return kind.in_(["integer", "real"]) if ref.kind == "number" else kind == "text"
+
+
+def _const(ref: Ref, value: Any) -> Any:
+    # Typed explicitly: psycopg would cast a list of numbers to the first one's type.
+    return literal(value, Float if ref.kind == "number" else String)
+
+
+def _cond(cond: Cond, dialect: str) -> Any:
+    if isinstance(cond, Compare):
+        return _OPS[cond.op](_value(cond.ref, dialect), _const(cond.ref, cond.value))
+    if isinstance(cond, InList):
+        value = _value(cond.ref, dialect)
+        consts = [_const(cond.ref, v) for v in cond.values]
+        return value.not_in(consts) if cond.negated else value.in_(consts)
+    if isinstance(cond, Not):
+        return not_(_cond(cond.part, dialect))
+    assert isinstance(cond, BoolOp)
+    parts = [_cond(p, dialect) for p in cond.parts]
+    return and_(*parts) if cond.op == "and" else or_(*parts)

@@ -1,0 +1,305 @@
+"""Set-based steps: what compiles to SQL, that SQL decides exactly as Jinja does, and that a
+journey advanced in SQL leaves the same database as one advanced step by step in Python."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from engine_helpers import T0, event, open_service, run_until, write_project
+from journeys.expressions import truthy
+from journeys.runtime.context import customer_view, expression_context
+from journeys.runtime.setbased import compile_condition, set_steps
+from journeys.store import setbased as setrepo
+from journeys.store.db import create_engine, migrate
+from journeys.store.tables import customers, enrollments, step_runs
+
+COMPILED = [
+    "customer.lifetime_value >= 500",
+    "500 <= customer.lifetime_value",
+    "customer.orders_count == 3 and customer.lifetime_value > 99.5",
+    "customer.stage in ['loyalty', 'advocacy']",
+    "customer.stage not in ('awareness',)",
+    "not customer.tier == 'gold'",
+    "customer.score > -2 or customer['plan'] != 'free'",
+]
+NOT_COMPILED = [
+    "customer.stage > 'a'",  # text ordering depends on collation
+    "customer.vip",  # bare truthiness
+    "customer.vip == true",  # True == 1 in Python
+    "event.data.total > 5",  # events are not in the customer row
+    "answers.nps.score >= 9",
+    "customer.first_order_at > '2026'",
+    "customer.email_opt_in == 1",
+    "customer.lifetime_value | int > 5",
+    "1 < customer.orders_count < 5",
+    "customer.orders_count == '3'",  # text column vs number: SQLite would coerce
+    "customer.stage in ['a', 1]",
+    "customer.x.y == 1",
+    "(customer.lifetime_value * 2) > 5",
+]
+
+
+@pytest.mark.parametrize("source", COMPILED)
+def test_conditions_that_compile(source: str) -> None:
+    assert compile_condition(source) is not None
+
+
+@pytest.mark.parametrize("source", NOT_COMPILED)
+def test_conditions_left_to_jinja(source: str) -> None:
+    assert compile_condition(source) is None
+
+
+# ---------------------------------------------------------------- SQL agrees with Jinja
+
+VALUES: list[Any] = [None, 0, 1, 3, 2.5, 499.99, 500, 1e6, -3, "gold", "free", "", "500", True, [1]]
+CONDITIONS = [
+    "customer.score >= 500",
+    "customer.score < 3",
+    "customer.score == 1",
+    "customer.score != 1",
+    "customer.tier == 'gold'",
+    "customer.tier != 'gold'",
+    "customer.tier in ['gold', 'free']",
+    "customer.tier not in ['gold']",
+    "customer.score in [1, 3, 2.5]",
+    "not (customer.score > 2 and customer.tier == 'free')",
+    "customer.score > 2 or customer.tier == ''",
+    "customer.lifetime_value >= 100 and customer.stage == 'loyalty'",
+    "customer.orders_count != 2",
+    "customer.first_name == 'Ann'",
+]
+
+
+def test_sql_decides_exactly_as_jinja_wherever_its_guard_holds(db_url: str) -> None:
+    """Random customers; for every condition, the rows the guard admits get SQL's answer, and
+    that answer is Jinja's. Rows outside the guard are the ones Python must decide."""
+    rng = random.Random(11)
+    rows = []
+    for i in range(400):
+        attrs: dict[str, Any] = {}
+        for name in ("score", "tier"):
+            if rng.random() < 0.8:
+                attrs[name] = rng.choice(VALUES)
+        rows.append(
+            {
+                "id": f"c{i:03d}",
+                "first_name": rng.choice([None, "Ann", "Bo"]),
+                "stage": rng.choice(["awareness", "loyalty"]),
+                "orders_count": rng.randint(0, 3),
+                "lifetime_value": rng.choice([0.0, 99.5, 100, 1234.5]),
+                "attributes": attrs,
+                "created_at": T0,
+                "updated_at": T0,
+            }
+        )
+    engine = create_engine(db_url)
+    migrate(engine)
+    with engine.begin() as conn:
+        conn.execute(customers.insert(), rows)
+    dialect = engine.dialect.name
+    admitted_somewhere = 0
+    for source in CONDITIONS:
+        cond = compile_condition(source)
+        assert cond is not None, source
+        guard = [setrepo._guard(ref, dialect) for ref in sorted(setbased_refs(cond), key=repr)]
+        with engine.connect() as conn:
+            admitted = set(conn.scalars(select(customers.c.id).where(*guard)))
+            true = set(
+                conn.scalars(select(customers.c.id).where(*guard, setrepo._cond(cond, dialect)))
+            )
+        for row in rows:
+            if row["id"] not in admitted:
+                continue
+            ctx = expression_context(customer_view(row), event={}, answers={}, now=T0, journey={})
+            assert truthy(source, ctx) == (row["id"] in true), (source, row)
+        admitted_somewhere += len(admitted)
+        if "score" in source or "tier" in source:
+            # The guard keeps out exactly the rows Jinja could not compare (None, missing, …).
+            assert len(admitted) < len(rows), source
+    assert admitted_somewhere > 1000
+    engine.dispose()
+
+
+def setbased_refs(cond: Any) -> set[Any]:
+    from journeys.runtime.setbased import refs
+
+    return refs(cond)
+
+
+# ---------------------------------------------------------------- whole journeys
+
+TIERS = """
+journey: tiers
+name: Tiers
+trigger: {event: customer.signed_up}
+steps:
+  - id: pause
+    wait: 1d
+  - id: hop
+    goto: tier
+  - id: tier
+    branch:
+      - when: "customer.lifetime_value >= 500 and customer.score >= 5"
+        goto: vip
+      - when: "customer.plan in ['free', 'trial']"
+        goto: free
+      - when: "customer.stage == 'loyalty'"
+        goto: loyal
+  - id: regular
+    update: {set: {tier: regular, touched: 1}}
+    goto: end
+  - id: vip
+    update: {set: {tier: vip, perks: [1, 2], note: null}}
+  - id: nap
+    wait: 2h
+  - id: stop
+    exit: vip_done
+  - id: free
+    branch:
+      - when: "customer.score < 0"
+        goto: end
+      - goto: loyal
+  - id: loyal
+    wait: 30m
+"""
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def two_urls(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[str, str]:
+    """Two fresh databases on the same backend."""
+    if request.param == "postgres":
+        new: Callable[..., str] = request.getfixturevalue("pg_database_factory")
+        return new(migrated=True), new(migrated=True)
+    return (f"sqlite:///{tmp_path / 'a.db'}", f"sqlite:///{tmp_path / 'b.db'}")
+
+
+def _state(service: Any) -> dict[str, Any]:
+    with service.db.connect() as conn:
+        enr = {
+            r.customer_id: (r.status, r.step, r.wake_at, r.ended_at, r.exit_reason, r.vars)
+            for r in conn.execute(select(enrollments))
+        }
+        owners = {r.id: r.customer_id for r in conn.execute(select(enrollments))}
+        history = sorted(
+            (owners[r.enrollment_id], r.step, r.at, r.outcome)
+            for r in conn.execute(select(step_runs))
+        )
+        people = {
+            r.id: (r.attributes, r.updated_at, r.stage) for r in conn.execute(select(customers))
+        }
+    return {"enrollments": enr, "history": history, "customers": people}
+
+
+def test_set_based_advancing_leaves_the_same_database_as_python(
+    tmp_path: Path, two_urls: tuple[str, str]
+) -> None:
+    project = write_project(tmp_path, {"tiers": TIERS})
+    rng = random.Random(5)
+    people = []
+    for i in range(120):
+        person: dict[str, Any] = {"id": f"c{i:03d}", "email": f"{i}@x.io"}
+        if rng.random() < 0.85:
+            person["score"] = rng.choice([None, -1, 2, 5, 9, "7"])
+        if rng.random() < 0.7:
+            person["plan"] = rng.choice(["free", "trial", "pro", 3])
+        people.append(person)
+    results = []
+    moved_in_sql = []
+    for url, set_based in zip(two_urls, (True, False), strict=True):
+        service = open_service(project, url)
+        service.engine.set_based = set_based
+        service.import_customers(people)
+        with service.db.begin() as conn:  # some customers spend, some are loyal already
+            for i in range(0, 120, 3):
+                conn.execute(
+                    customers.update()
+                    .where(customers.c.id == f"c{i:03d}")
+                    .values(lifetime_value=900.0, stage="loyalty" if i % 2 else "awareness")
+                )
+        service.ingest(
+            [
+                event(f"e{i}", "customer.signed_up", p["id"], f"2026-03-02T{i % 24:02d}:00:00Z")
+                for i, p in enumerate(people)
+            ]
+        )
+        calls = []
+        real = setrepo.advance_set_step
+
+        def counting(*args: Any, _real: Any = real, _calls: list[int] = calls, **kw: Any) -> int:
+            n = _real(*args, **kw)
+            _calls.append(n)
+            return n
+
+        setrepo.advance_set_step = counting  # type: ignore[assignment]
+        try:
+            run_until(service, T0 + timedelta(days=3))
+        finally:
+            setrepo.advance_set_step = real  # type: ignore[assignment]
+        moved_in_sql.append(sum(calls))
+        results.append(_state(service))
+        service.db.dispose()
+    sql, python = results
+    assert moved_in_sql[0] > 300 and moved_in_sql[1] == 0
+    assert sql["enrollments"] == python["enrollments"]
+    assert sql["history"] == python["history"]
+    assert sql["customers"] == python["customers"]
+    statuses = {v[0] for v in sql["enrollments"].values()}
+    assert statuses == {"completed", "exited"}, statuses  # every path ran to its end
+    outcomes = {h[3] for h in sql["history"]}
+    assert {"case 1 → vip", "case 2 → free", "case 3 → loyal", "no case matched → regular"} <= (
+        outcomes
+    )
+
+
+MIXED = """
+journey: mixed
+name: Mixed
+trigger: {event: customer.signed_up}
+steps:
+  - id: pause
+    wait: 1d
+  - id: morning
+    wait: {until: "09:00"}
+  - id: hello
+    send: {template: hello}
+  - id: ab
+    split:
+      - {variant: a, weight: 50, goto: promote}
+      - {variant: b, weight: 50, goto: promote}
+  - id: promote
+    update: {stage: loyalty}
+  - id: stamp
+    update: {set: {seen: "{{ now }}"}}
+  - id: on_event
+    branch:
+      - when: "event.data.total > 5"
+        goto: plain
+  - id: plain
+    update: {set: {plain: yes}}
+"""
+
+
+def test_which_steps_run_in_sql(tmp_path: Path) -> None:
+    project = write_project(tmp_path, {"mixed": MIXED, "tiers": TIERS})
+    assert set(set_steps(project.plans["tiers"])) == {
+        "pause",
+        "hop",
+        "tier",
+        "regular",
+        "vip",
+        "nap",
+        "stop",
+        "free",
+        "loyal",
+        "end",
+    }
+    # A local time of day, sends, splits, stage changes, templated values and conditions on
+    # the event stay in Python.
+    assert set(set_steps(project.plans["mixed"])) == {"pause", "plain", "end"}
