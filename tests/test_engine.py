@@ -164,6 +164,7 @@ def test_crash_inside_a_batch_rolls_back(cart_service, monkeypatch, path: str) -
         s.engine.set_based = False
         monkeypatch.setattr(repo, "add_step_runs", boom)
     else:
+        s.engine.set_min_rows = 0  # the set-based path even for one row
         monkeypatch.setattr(setrepo, "advance_set_step", boom_after_writing)
     with pytest.raises(RuntimeError):
         s.advance()
@@ -591,6 +592,7 @@ def test_a_condition_that_fails_at_run_time_ends_that_enrollment_only(
     score: that enrollment exits with the reason; the batch and everybody else go on."""
     s = open_service(write_project(tmp_path, {"scored": SCORED}), db_url)
     s.engine.set_based = set_based
+    s.engine.set_min_rows = 0  # the set-based path even for these few rows
     s.import_customers(
         [{"id": "c-1", "score": 9}, {"id": "c-2"}, {"id": "c-3", "score": "7"}, {"id": "c-4"}]
     )

@@ -65,6 +65,9 @@ ENV_VAR = "JOURNEYS_DATABASE_URL"
 MIGRATIONS_DIR = Path(__file__).resolve().with_name("migrations")
 """Alembic script location (``env.py`` and ``versions/``), inside the installed package."""
 
+WAL_CHECKPOINT_PAGES = 10_000
+"""``PRAGMA wal_autocheckpoint`` for file databases (SQLite's default is 1,000 pages)."""
+
 SQLITE_BEGIN_OPTION = "journeys_sqlite_begin"
 """Connection execution option choosing how SQLite transactions begin.
 
@@ -180,6 +183,12 @@ def _create_sqlite_engine(url: URL, *, busy_timeout: float, **kw: Any) -> Engine
                 _enable_wal(cursor, url, busy_timeout)
             cursor.execute("PRAGMA synchronous = NORMAL")
             cursor.execute("PRAGMA foreign_keys = ON")
+            if not memory:
+                # Checkpoint every ~40 MB of WAL rather than SQLite's 4 MB: batches rewrite the
+                # same index pages, and each checkpoint syncs; the WAL file is cut back to
+                # 64 MB after a big transaction.
+                cursor.execute(f"PRAGMA wal_autocheckpoint = {WAL_CHECKPOINT_PAGES}")
+                cursor.execute(f"PRAGMA journal_size_limit = {64 * 1024 * 1024}")
         finally:
             cursor.close()
 

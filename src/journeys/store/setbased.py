@@ -56,15 +56,46 @@ _OPS = {
 
 @dataclass(frozen=True)
 class DueGroup:
-    """Due enrollments of one chunk at one step of one plan version: their ids on PostgreSQL
-    (locked by this transaction), their id range on SQLite (one writer holds the lock)."""
+    """Due enrollments at one step of one plan version, locked for this transaction: either
+    their ids (a list on PostgreSQL, a JSON array on SQLite, handed back to ``json_each``
+    without being parsed) or, on SQLite, every such row with an id in ``window``."""
 
     journey: str
     version: str
     step: str
-    ids: tuple[int, ...] | None
-    low: int
-    high: int
+    ids: list[int] | str | None = None
+    window: tuple[int, int] | None = None
+
+
+def _due(now: datetime, journey: str | None, step: str | None) -> list[Any]:
+    where = [E.status == "active", E.wake_at <= now, E.waiting_for.is_(None)]
+    if journey is not None:
+        where.append(E.journey == journey)
+    if step is not None:
+        where.append(E.step == step)
+    return where
+
+
+def due_count(
+    conn: Connection,
+    now: datetime,
+    limit: int,
+    *,
+    journey: str | None = None,
+    step: str | None = None,
+) -> int:
+    """How many enrollments are due and wait for no event, counted up to ``limit`` only (a
+    million due rows are not counted)."""
+    head = select(E.id).where(*_due(now, journey, step)).limit(limit).subquery()
+    return int(conn.execute(select(func.count()).select_from(head)).scalar_one())
+
+
+def id_span(conn: Connection) -> tuple[int, int]:
+    """The lowest and highest enrollment id."""
+    # Two statements: SQLite answers min() or max() alone from the rowid, not both at once.
+    low = conn.execute(select(func.min(E.id))).scalar()
+    high = conn.execute(select(func.max(E.id))).scalar()
+    return int(low or 0), int(high or 0)
 
 
 def due_groups(
@@ -74,28 +105,38 @@ def due_groups(
     *,
     journey: str | None = None,
     step: str | None = None,
+    window: tuple[int, int] | None = None,
 ) -> list[DueGroup]:
-    """The oldest ``limit`` due enrollments that wait for no event, grouped by (journey,
-    version, step); on PostgreSQL they are locked (other workers skip them)."""
-    due = (
-        select(E.id, E.journey, E.version, E.step)
-        .where(E.status == "active", E.wake_at <= now, E.waiting_for.is_(None))
-        .order_by(E.wake_at, E.id)
-        .limit(limit)
-    )
-    if journey is not None:
-        due = due.where(E.journey == journey)
-    if step is not None:
-        due = due.where(E.step == step)
+    """Due enrollments that wait for no event, grouped by (journey, version, step): those
+    with ids in ``window`` (SQLite), or the oldest ``limit`` (locked on PostgreSQL, where
+    other workers skip them)."""
+    where = _due(now, journey, step)
+    keys = (E.journey, E.version, E.step)
+    if window is not None:
+        e = _Unindexed(conn.dialect.name)  # the window's rowid range, not the due index
+        in_window = (
+            select(*keys)
+            .distinct()
+            .where(
+                E.id.between(*window),
+                e.status == "active",
+                e.wake_at <= now,
+                e.waiting_for.is_(None),
+                *([e.journey == journey] if journey is not None else []),
+                *([e.step == step] if step is not None else []),
+            )
+        )
+        return [DueGroup(j, v, s, window=window) for j, v, s in conn.execute(in_window)]
+    due = select(E.id, *keys).where(*where).order_by(E.wake_at, E.id).limit(limit)
     if conn.dialect.name != "postgresql":
         chunk = due.subquery()
-        keys = (chunk.c.journey, chunk.c.version, chunk.c.step)
-        grouped = select(*keys, func.min(chunk.c.id), func.max(chunk.c.id)).group_by(*keys)
-        return [DueGroup(j, v, s, None, lo, hi) for j, v, s, lo, hi in conn.execute(grouped)]
+        ckeys = (chunk.c.journey, chunk.c.version, chunk.c.step)
+        grouped = select(*ckeys, func.json_group_array(chunk.c.id)).group_by(*ckeys)
+        return [DueGroup(j, v, s, ids) for j, v, s, ids in conn.execute(grouped)]
     found: dict[tuple[str, str, str], list[int]] = {}
     for eid, j, v, s in conn.execute(due.with_for_update(skip_locked=True)):
         found.setdefault((j, v, s), []).append(eid)
-    return [DueGroup(j, v, s, tuple(ids), min(ids), max(ids)) for (j, v, s), ids in found.items()]
+    return [DueGroup(j, v, s, ids) for (j, v, s), ids in found.items()]
 
 
 def advance_set_step(conn: Connection, spec: SetStep, now: datetime, group: DueGroup) -> int:
@@ -104,11 +145,14 @@ def advance_set_step(conn: Connection, spec: SetStep, now: datetime, group: DueG
     returns how many moved on."""
     dialect = conn.dialect.name
     e = _Unindexed(dialect)
-    if group.ids is not None:
-        chosen = E.id == any_(bindparam("ids", list(group.ids), type_=ARRAY(Integer)))
+    if group.window is not None:
+        # One writer holds the lock: every due row at this step in the window is fair game.
+        chosen = E.id.between(*group.window)
+    elif isinstance(group.ids, str):
+        each = func.json_each(bindparam("ids", group.ids, type_=String)).table_valued("value")
+        chosen = E.id.in_(select(each.c.value))
     else:
-        # One writer holds the lock: every due row at this step in the range is fair game.
-        chosen = E.id.between(group.low, group.high)
+        chosen = E.id == any_(bindparam("ids", group.ids, type_=ARRAY(Integer)))
     where = [
         chosen,
         e.status == "active",
@@ -163,7 +207,7 @@ class _Unindexed:
     """Columns of ``enrollments`` for the statements' filters. On SQLite each is written
     ``+enrollments.<col>``, SQLite's way to keep a term from choosing an index: otherwise the
     planner walks the ``(status, wake_at)`` index over *every* due row for each chunk instead
-    of the chunk's rowid range, and a million due rows cost a million visits per chunk."""
+    of looking up the chunk's ids, and a million due rows cost a million visits per chunk."""
 
     def __init__(self, dialect: str) -> None:
         self._plain = dialect != "sqlite"

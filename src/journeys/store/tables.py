@@ -190,7 +190,6 @@ enrollments = Table(
     Column("claimed_until", UtcDateTime()),  # lease of a worker advancing it
     Column("claimed_by", String(64)),
     Index("ix_enrollments_due", "status", "wake_at"),
-    Index("ix_enrollments_waiting", "status", "waiting_for", "customer_id"),
     Index("ix_enrollments_customer", "customer_id", "journey"),
     # At most one active enrollment per customer and journey.
     Index(
