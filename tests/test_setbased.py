@@ -15,7 +15,7 @@ from sqlalchemy import select
 from engine_helpers import T0, event, open_service, run_until, write_project
 from journeys.expressions import truthy
 from journeys.runtime.context import customer_view, expression_context
-from journeys.runtime.setbased import compile_condition, set_steps
+from journeys.runtime.setbased import compile_condition, refs, set_steps
 from journeys.store import setbased as setrepo
 from journeys.store.db import create_engine, migrate
 from journeys.store.tables import customers, enrollments, step_runs
@@ -108,11 +108,13 @@ def test_sql_decides_exactly_as_jinja_wherever_its_guard_holds(db_url: str) -> N
     for source in CONDITIONS:
         cond = compile_condition(source)
         assert cond is not None, source
-        guard = [setrepo._guard(ref, dialect) for ref in sorted(setbased_refs(cond), key=repr)]
+        guard = [setrepo.guard_clause(ref, dialect) for ref in sorted(refs(cond), key=repr)]
         with engine.connect() as conn:
             admitted = set(conn.scalars(select(customers.c.id).where(*guard)))
             true = set(
-                conn.scalars(select(customers.c.id).where(*guard, setrepo._cond(cond, dialect)))
+                conn.scalars(
+                    select(customers.c.id).where(*guard, setrepo.condition_clause(cond, dialect))
+                )
             )
         for row in rows:
             if row["id"] not in admitted:
@@ -125,12 +127,6 @@ def test_sql_decides_exactly_as_jinja_wherever_its_guard_holds(db_url: str) -> N
             assert len(admitted) < len(rows), source
     assert admitted_somewhere > 1000
     engine.dispose()
-
-
-def setbased_refs(cond: Any) -> set[Any]:
-    from journeys.runtime.setbased import refs
-
-    return refs(cond)
 
 
 # ---------------------------------------------------------------- whole journeys
@@ -197,9 +193,61 @@ def _state(service: Any) -> dict[str, Any]:
     return {"enrollments": enr, "history": history, "customers": people}
 
 
+def _run_tiers(
+    project: Any,
+    url: str,
+    people: list[dict[str, Any]],
+    *,
+    set_based: bool,
+    chunk: int | None,
+    monkeypatch: pytest.MonkeyPatch,
+) -> tuple[int, list[Any], dict[str, Any]]:
+    """Run TIERS for three days; (enrollment-steps moved in SQL, windows used, final state)."""
+    service = open_service(project, url)
+    service.engine.set_based = set_based
+    service.engine.set_chunk = chunk
+    service.engine.set_min_rows = 0
+    service.import_customers(people)
+    with service.db.begin() as conn:  # some customers spend, some are loyal already
+        for i in range(0, len(people), 3):
+            conn.execute(
+                customers.update()
+                .where(customers.c.id == people[i]["id"])
+                .values(lifetime_value=900.0, stage="loyalty" if i % 2 else "awareness")
+            )
+    service.ingest(
+        [
+            event(f"e{i}", "customer.signed_up", p["id"], f"2026-03-02T{i % 3:02d}:00:00Z")
+            for i, p in enumerate(people)
+        ]
+    )
+    moved: list[int] = []
+    windows: list[Any] = []
+    real_step, real_groups = setrepo.advance_set_step, setrepo.due_groups
+
+    def counting(*args: Any, **kw: Any) -> int:
+        moved.append(real_step(*args, **kw))
+        return moved[-1]
+
+    def groups(*args: Any, **kw: Any) -> Any:
+        windows.append(kw.get("window"))
+        return real_groups(*args, **kw)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(setrepo, "advance_set_step", counting)
+        patch.setattr(setrepo, "due_groups", groups)
+        run_until(service, T0 + timedelta(days=3))
+    state = _state(service)
+    service.db.dispose()
+    return sum(moved), windows, state
+
+
 @pytest.mark.parametrize("chunk", [None, 7])
 def test_set_based_advancing_leaves_the_same_database_as_python(
-    tmp_path: Path, two_urls: tuple[str, str], chunk: int | None
+    tmp_path: Path,
+    two_urls: tuple[str, str],
+    chunk: int | None,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """``chunk`` 7: many small transactions (id windows on SQLite, id lists on PostgreSQL)."""
     project = write_project(tmp_path, {"tiers": TIERS})
@@ -212,58 +260,15 @@ def test_set_based_advancing_leaves_the_same_database_as_python(
         if rng.random() < 0.7:
             person["plan"] = rng.choice(["free", "trial", "pro", 3])
         people.append(person)
-    results = []
-    moved_in_sql = []
-    for url, set_based in zip(two_urls, (True, False), strict=True):
-        service = open_service(project, url)
-        service.engine.set_based = set_based
-        service.engine.set_chunk = chunk
-        service.engine.set_min_rows = 0
-        service.import_customers(people)
-        with service.db.begin() as conn:  # some customers spend, some are loyal already
-            for i in range(0, 120, 3):
-                conn.execute(
-                    customers.update()
-                    .where(customers.c.id == f"c{i:03d}")
-                    .values(lifetime_value=900.0, stage="loyalty" if i % 2 else "awareness")
-                )
-        service.ingest(
-            [
-                event(f"e{i}", "customer.signed_up", p["id"], f"2026-03-02T{i % 3:02d}:00:00Z")
-                for i, p in enumerate(people)
-            ]
-        )
-        calls = []
-        real = setrepo.advance_set_step
-
-        def counting(*args: Any, _real: Any = real, _calls: list[int] = calls, **kw: Any) -> int:
-            n = _real(*args, **kw)
-            _calls.append(n)
-            return n
-
-        windows: list[Any] = []
-        real_groups = setrepo.due_groups
-
-        def groups(
-            *args: Any, _real: Any = real_groups, _seen: list[Any] = windows, **kw: Any
-        ) -> Any:
-            _seen.append(kw.get("window"))
-            return _real(*args, **kw)
-
-        setrepo.advance_set_step = counting  # type: ignore[assignment]
-        setrepo.due_groups = groups  # type: ignore[assignment]
-        try:
-            run_until(service, T0 + timedelta(days=3))
-        finally:
-            setrepo.advance_set_step = real  # type: ignore[assignment]
-            setrepo.due_groups = real_groups  # type: ignore[assignment]
-        if set_based and chunk and "sqlite" in url:
-            assert any(w is not None for w in windows)  # the id-window path ran
-        moved_in_sql.append(sum(calls))
-        results.append(_state(service))
-        service.db.dispose()
-    sql, python = results
-    assert moved_in_sql[0] > 100 and moved_in_sql[1] == 0
+    moved, windows, sql = _run_tiers(
+        project, two_urls[0], people, set_based=True, chunk=chunk, monkeypatch=monkeypatch
+    )
+    moved_by_python, _, python = _run_tiers(
+        project, two_urls[1], people, set_based=False, chunk=chunk, monkeypatch=monkeypatch
+    )
+    assert moved > 100 and moved_by_python == 0
+    if chunk and two_urls[0].startswith("sqlite"):
+        assert any(w is not None for w in windows)  # the id-window path ran
     assert sql["enrollments"] == python["enrollments"]
     assert sql["history"] == python["history"]
     assert sql["customers"] == python["customers"]

@@ -67,12 +67,14 @@ class DueGroup:
     window: tuple[int, int] | None = None
 
 
-def _due(now: datetime, journey: str | None, step: str | None) -> list[Any]:
-    where = [E.status == "active", E.wake_at <= now, E.waiting_for.is_(None)]
+def _due(c: Any, now: datetime, journey: str | None = None, step: str | None = None) -> list[Any]:
+    """Active, due, waiting for no event (of ``journey``/at ``step``); ``c`` is
+    ``enrollments.c`` or :class:`_Unindexed`."""
+    where = [c.status == "active", c.wake_at <= now, c.waiting_for.is_(None)]
     if journey is not None:
-        where.append(E.journey == journey)
+        where.append(c.journey == journey)
     if step is not None:
-        where.append(E.step == step)
+        where.append(c.step == step)
     return where
 
 
@@ -86,7 +88,7 @@ def due_count(
 ) -> int:
     """How many enrollments are due and wait for no event, counted up to ``limit`` only (a
     million due rows are not counted)."""
-    head = select(E.id).where(*_due(now, journey, step)).limit(limit).subquery()
+    head = select(E.id).where(*_due(E, now, journey, step)).limit(limit).subquery()
     return int(conn.execute(select(func.count()).select_from(head)).scalar_one())
 
 
@@ -110,24 +112,19 @@ def due_groups(
     """Due enrollments that wait for no event, grouped by (journey, version, step): those
     with ids in ``window`` (SQLite), or the oldest ``limit`` (locked on PostgreSQL, where
     other workers skip them)."""
-    where = _due(now, journey, step)
     keys = (E.journey, E.version, E.step)
     if window is not None:
         e = _Unindexed(conn.dialect.name)  # the window's rowid range, not the due index
         in_window = (
-            select(*keys)
-            .distinct()
-            .where(
-                E.id.between(*window),
-                e.status == "active",
-                e.wake_at <= now,
-                e.waiting_for.is_(None),
-                *([e.journey == journey] if journey is not None else []),
-                *([e.step == step] if step is not None else []),
-            )
+            select(*keys).distinct().where(E.id.between(*window), *_due(e, now, journey, step))
         )
         return [DueGroup(j, v, s, window=window) for j, v, s in conn.execute(in_window)]
-    due = select(E.id, *keys).where(*where).order_by(E.wake_at, E.id).limit(limit)
+    due = (
+        select(E.id, *keys)
+        .where(*_due(E, now, journey, step))
+        .order_by(E.wake_at, E.id)
+        .limit(limit)
+    )
     if conn.dialect.name != "postgresql":
         chunk = due.subquery()
         ckeys = (chunk.c.journey, chunk.c.version, chunk.c.step)
@@ -155,14 +152,10 @@ def advance_set_step(conn: Connection, spec: SetStep, now: datetime, group: DueG
         chosen = E.id == any_(bindparam("ids", group.ids, type_=ARRAY(Integer)))
     where = [
         chosen,
-        e.status == "active",
-        e.journey == spec.journey,
+        *_due(e, now, spec.journey, spec.step),
         e.version == spec.version,
-        e.step == spec.step,
-        e.waiting_for.is_(None),
-        e.wake_at <= now,
         C.id == E.customer_id,  # a missing customer is the Python path's error to report
-        *(_guard(ref, dialect) for ref in sorted(spec.guard, key=repr)),
+        *(guard_clause(ref, dialect) for ref in sorted(spec.guard, key=repr)),
     ]
     target = _pick(spec, dialect, lambda arm: arm.target)
     label = _pick(spec, dialect, lambda arm: arm.label)
@@ -224,7 +217,11 @@ def _pick(spec: SetStep, dialect: str, field: Any) -> Any:
     arms = spec.arms
     if len(arms) == 1:
         return literal(field(arms[0]), String)
-    whens = [(_cond(arm.when, dialect), field(arm)) for arm in arms[:-1] if arm.when is not None]
+    whens = [
+        (condition_clause(arm.when, dialect), field(arm))
+        for arm in arms[:-1]
+        if arm.when is not None
+    ]
     return case(*whens, else_=literal(field(arms[-1]), String))
 
 
@@ -271,8 +268,9 @@ def _value(ref: Ref, dialect: str) -> Any:
     return func.json_extract(C.attributes, f'$."{ref.name}"')
 
 
-def _guard(ref: Ref, dialect: str) -> Any:
-    """The customer has ``ref``, of the type its comparisons need."""
+def guard_clause(ref: Ref, dialect: str) -> Any:
+    """SQL: the customer has ``ref``, of the type its comparisons need (Jinja could compare
+    it)."""
     if ref.column:
         return C[ref.name].is_not(None)
     if dialect == "postgresql":
@@ -287,7 +285,8 @@ def _const(ref: Ref, value: Any) -> Any:
     return literal(value, Float if ref.kind == "number" else String)
 
 
-def _cond(cond: Cond, dialect: str) -> Any:
+def condition_clause(cond: Cond, dialect: str) -> Any:
+    """SQL for ``cond`` over the ``customers`` row; exact wherever its guard holds."""
     if isinstance(cond, Compare):
         return _OPS[cond.op](_value(cond.ref, dialect), _const(cond.ref, cond.value))
     if isinstance(cond, InList):
@@ -295,7 +294,7 @@ def _cond(cond: Cond, dialect: str) -> Any:
         consts = [_const(cond.ref, v) for v in cond.values]
         return value.not_in(consts) if cond.negated else value.in_(consts)
     if isinstance(cond, Not):
-        return not_(_cond(cond.part, dialect))
+        return not_(condition_clause(cond.part, dialect))
     assert isinstance(cond, BoolOp)
-    parts = [_cond(p, dialect) for p in cond.parts]
+    parts = [condition_clause(p, dialect) for p in cond.parts]
     return and_(*parts) if cond.op == "and" else or_(*parts)
