@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import signal
 import subprocess
@@ -352,9 +353,7 @@ def measure_latency(
 
 def _percentile(sorted_values: list[float], pct: float) -> float:
     """Nearest-rank percentile of already sorted values."""
-    if len(sorted_values) == 1:
-        return sorted_values[0]
-    k = max(0, min(len(sorted_values) - 1, round(pct / 100 * len(sorted_values) + 0.5) - 1))
+    k = max(1, math.ceil(pct / 100 * len(sorted_values))) - 1
     return sorted_values[k]
 
 

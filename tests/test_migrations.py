@@ -128,6 +128,7 @@ def test_concurrent_migrations_serialise(empty_url: str) -> None:
         thread.start()
     for thread in threads:
         thread.join(timeout=60)
+    assert not any(t.is_alive() for t in threads), "a concurrent migrate hung"
     assert errors == []
     engine = create_engine(empty_url)
     try:

@@ -182,11 +182,11 @@ def _cli(args: list[str]) -> Any:
 
 @pytest.fixture
 def example_specs() -> Path:
-    """The example journeys, when the spec loader can load them."""
-    spec = pytest.importorskip("journeys.spec")
-    project = spec.load_project([ROOT / "journey_specs"])
-    if not project.ok or not project.plans:
-        pytest.skip("journey_specs/ does not validate yet")
+    """The example journeys (which must load: a broken example fails here, never skips)."""
+    from journeys.spec import load_project
+
+    project = load_project([ROOT / "journey_specs"])
+    assert project.ok and project.plans, project.diagnostics
     return ROOT / "journey_specs"
 
 

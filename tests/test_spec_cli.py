@@ -61,9 +61,8 @@ def test_validate_errors_text_and_json(project: Path) -> None:
 def test_validate_garbage_never_tracebacks(project: Path) -> None:
     (project / "journey_specs" / "x.yaml").write_bytes(b"\x00\xff: [")
     result = runner.invoke(app, ["validate", str(project / "journey_specs")])
-    assert (result.exit_code == 1 and result.exception is None) or isinstance(
-        result.exception, SystemExit
-    )
+    assert result.exit_code == 1
+    assert result.exception is None or isinstance(result.exception, SystemExit)
     assert "Traceback" not in result.output
 
 
