@@ -608,3 +608,102 @@ def test_a_condition_that_fails_at_run_time_ends_that_enrollment_only(
         assert row["status"] == "exited"
         assert row["exit_reason"].startswith("error: check: 'customer.score >= 5' failed")
     assert "'>=' not supported" in by_customer["c-3"]["exit_reason"]
+
+
+def _signup_journey(name: str, step: str) -> str:
+    return f"""
+journey: {name}
+name: {name}
+trigger: {{event: customer.signed_up}}
+steps:
+  - id: only
+    {step}
+"""
+
+
+def test_a_bad_set_or_emit_value_ends_that_enrollment_not_every_batch(
+    tmp_path: Path, db_url: str
+) -> None:
+    """A ``set`` value that fails, and an emitted ``order.placed`` without its total: each ends
+    its own enrollment with the reason, and ticking goes on (both used to raise on every tick,
+    so nothing else ever advanced)."""
+    journeys = {
+        "bad-set": _signup_journey(
+            "bad-set", "update: {set: {score: \"{{ customer.orders_count + 'x' }}\"}}"
+        ),
+        "bad-emit": _signup_journey("bad-emit", "emit: {event: order.placed, data: {note: hi}}"),
+        "ok": _signup_journey("ok", 'update: {set: {badge: "{{ customer.tier }}-1"}}'),
+    }
+    s = open_service(write_project(tmp_path, journeys), db_url)
+    s.import_customers([{"id": "c-1", "tier": "gold"}])
+    s.ingest([event("e1", "customer.signed_up", "c-1", "2026-03-02T08:00:00Z")])
+    run_until(s, utc(2026, 3, 3))
+    rows = {r["journey"]: r for r in enrollment_rows(s)}
+    assert rows["bad-set"]["status"] == "exited"
+    assert rows["bad-set"]["exit_reason"].startswith("error: only: ")
+    assert "unsupported operand" in rows["bad-set"]["exit_reason"]
+    assert rows["bad-emit"]["status"] == "exited"
+    assert rows["bad-emit"]["exit_reason"] == (
+        "error: only: order.placed needs data.total (the order amount)"
+    )
+    assert rows["ok"]["status"] == "completed"
+    assert customer_row(s, "c-1")["attributes"]["badge"] == "gold-1"
+    assert "score" not in customer_row(s, "c-1")["attributes"]
+
+
+def test_an_enrollment_that_ran_off_its_end_is_not_ended_again_in_the_same_batch(
+    tmp_path: Path, db_url: str
+) -> None:
+    """The order resumes the wait_for, whose on_event is the end; the unsubscribe right after
+    it, in the same batch, must not turn that completion into an exit."""
+    spec = """
+    journey: ordered
+    name: Ordered
+    trigger: {event: cart.updated}
+    exit_on: [email.unsubscribed]
+    steps:
+      - id: buy
+        wait_for: {event: order.placed, within: 2d}
+        on_event: end
+        on_timeout: end
+    """
+    s = open_service(write_project(tmp_path, {"ordered": spec}), db_url)
+    s.import_customers([{"id": "c-1", "email": "a@x.io"}])
+    s.ingest([event("e1", "cart.updated", "c-1", "2026-03-02T08:00:00Z")])
+    run_until(s, utc(2026, 3, 2, 9))
+    s.ingest(
+        [
+            event("e2", "order.placed", "c-1", "2026-03-02T10:00:00Z", total=10),
+            event("e3", "email.unsubscribed", "c-1", "2026-03-02T10:05:00Z"),
+        ]
+    )
+    s.clock.set(utc(2026, 3, 2, 11))  # both events late: one batch (run_until would step)
+    s.tick()
+    (row,) = enrollment_rows(s)
+    assert (row["status"], row["exit_reason"]) == ("completed", None)
+    assert row["ended_at"] == utc(2026, 3, 2, 10)
+
+
+def test_a_changed_time_zone_moves_the_birthday_sweep(tmp_path: Path, db_url: str) -> None:
+    """Time zones are cached for the date sweep; a customer.updated that changes one must drop
+    the cache, or a customer in a zone nobody else has is never swept."""
+    spec = """
+    journey: bday
+    name: Birthday
+    trigger: {date: customer.birthday, at: "09:00"}
+    steps:
+      - id: greet
+        send: {template: hello}
+    """
+    s = open_service(write_project(tmp_path, {"bday": spec}), db_url, start=utc(2027, 3, 1))
+    s.import_customers(
+        [{"id": "c-1", "email": "a@x.io", "timezone": "UTC", "birthday": "1990-03-05"}]
+    )
+    run_until(s, utc(2027, 3, 2))  # the zones are cached: only UTC
+    s.ingest(
+        [event("e1", "customer.updated", "c-1", "2027-03-02T00:00:00Z", timezone="Asia/Seoul")]
+    )
+    run_until(s, utc(2027, 3, 6))
+    assert [(m["customer_id"], m["due_at"]) for m in messages(s)] == [
+        ("c-1", utc(2027, 3, 5, 0))  # 09:00 in Seoul
+    ]

@@ -166,6 +166,35 @@ def evaluate(source: str, context: Mapping[str, Any]) -> Any:
         raise ExpressionError(f"{source!r} failed: {exc}") from None
 
 
+@lru_cache(maxsize=1024)
+def compile_template(source: str) -> Any:
+    """A short inline template (subject override, ``set``/``emit`` value), compiled once."""
+    reason = check_sandbox(source)
+    if reason:
+        raise ExpressionError(reason)
+    try:
+        return ENV.from_string(source)
+    except TemplateSyntaxError as exc:
+        raise ExpressionError(exc.message or str(exc)) from None
+
+
+def template_value(value: Any, context: Mapping[str, Any]) -> Any:
+    """A ``set``/``emit`` value: ``"{{ expr }}"`` keeps the expression's type (a number stays a
+    number); other text with ``{{`` renders as a template; anything else is returned as is.
+    Any failure is an :class:`ExpressionError`."""
+    if isinstance(value, str) and "{{" in value:
+        stripped = value.strip()
+        if stripped.startswith("{{") and stripped.endswith("}}") and value.count("{{") == 1:
+            return evaluate(stripped[2:-2].strip(), context)
+        try:
+            return compile_template(value).render(context)
+        except SecurityError as exc:
+            raise ExpressionError(f"refused by the sandbox: {exc}") from None
+        except _RUNTIME_ERRORS as exc:
+            raise ExpressionError(f"{value!r} failed: {exc}") from None
+    return value
+
+
 def truthy(source: str | None, context: Mapping[str, Any]) -> bool:
     """Evaluate a condition; a missing condition is true, undefined values are false."""
     if source is None:

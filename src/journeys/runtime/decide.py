@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from journeys.expressions import ExpressionError, truthy
+from journeys.expressions import ExpressionError, template_value, truthy
 from journeys.plan import (
     END,
     BranchStep,
@@ -35,6 +35,7 @@ from journeys.plan import (
     WaitForStep,
     WaitStep,
 )
+from journeys.runtime.records import RecordError, event_data
 from journeys.runtime.timecalc import next_local_time, quiet_until, zone
 
 ACTIVE, COMPLETED, EXITED = "active", "completed", "exited"
@@ -100,14 +101,15 @@ def run_step(
     """Execute ``step`` for one enrollment at logical time ``at``.
 
     ``context`` is the expression context (customer, event, answers, now, journey). An
-    expression that fails ends the enrollment with exit reason ``error: …``; it never raises.
+    expression that fails, or an ``emit`` whose data an event of that type cannot have, ends
+    the enrollment with exit reason ``error: …``; it never raises.
     """
     tz = zone(customer_tz, plan.timezone)
     vars_ = dict(vars_)
     vars_.pop("waiting_step", None)
     try:
         return _run(plan, step, customer_id, vars_, context, at, tz)
-    except ExpressionError as exc:
+    except (ExpressionError, RecordError) as exc:
         out = Outcome(step=step.id, wake_at=None, status=EXITED, vars=vars_)
         out.exit_reason = f"error: {step.id}: {exc}"[:200]
         out.history.append((step.id, "error"))
@@ -200,13 +202,15 @@ def _run(
     if isinstance(step, UpdateStep):
         out = _goto(step.next, at, vars_)
         out.stage = step.stage
-        out.set_attributes = dict(step.set)
+        out.set_attributes = {k: template_value(v, context) for k, v in step.set.items()}
         out.history.append((step.id, "updated"))
         return out
 
     if isinstance(step, EmitStep):
         out = _goto(step.next, at, vars_)
-        out.emits.append((step.event, dict(step.data)))
+        data = {k: template_value(v, context) for k, v in step.data.items()}
+        # The same checks as an ingested event: an emitted order.placed needs its total.
+        out.emits.append((step.event, event_data(step.event, data)))
         out.history.append((step.id, f"emitted {step.event}"))
         return out
 

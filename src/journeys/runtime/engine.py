@@ -40,7 +40,7 @@ from journeys.plan import (
 from journeys.runtime import decide
 from journeys.runtime.context import customer_view, event_view, expression_context
 from journeys.runtime.records import CREATING_EVENTS, RecordError, normalise_customer
-from journeys.runtime.render import Renderer, template_value
+from journeys.runtime.render import Renderer
 from journeys.runtime.setbased import SetStep, set_steps
 from journeys.runtime.timecalc import fire_instants, month_days_on, next_fire_instant, zone
 from journeys.settings import Settings
@@ -120,6 +120,7 @@ class _Batch:
     stages: list[dict[str, Any]] = field(default_factory=list)
     suppressions: list[dict[str, Any]] = field(default_factory=list)
     answers: list[dict[str, Any]] = field(default_factory=list)
+    timezones_changed: bool = False
     # Read state shared by the decisions of one batch.
     past: dict[tuple[str, str], tuple[int, datetime | None]] = field(default_factory=dict)
     unconverted: dict[str, list[dict[str, Any]]] = field(default_factory=lambda: defaultdict(list))
@@ -334,6 +335,10 @@ class Engine:
                 continue
             if enr.get("waiting_for") == etype:
                 self._maybe_resume(plan, enr, event, view, at, batch)
+                if enr["status"] != decide.ACTIVE:
+                    # It ran off its end (on_event: end): later events of this batch must
+                    # not end it a second time.
+                    active[cid].remove(enr)
 
         if etype == "survey.answered":
             self._record_answer(event, active[cid], batch)
@@ -395,6 +400,8 @@ class Engine:
         etype, at, data = event["type"], event["occurred_at"], event.get("data") or {}
         if etype in CREATING_EVENTS:
             traits = normalise_customer(data, partial=True)
+            if "timezone" in traits and traits["timezone"] != person.get("timezone"):
+                batch.timezones_changed = True
             attrs = dict(person.get("attributes") or {})
             attrs.update(traits.pop("attributes", {}))
             person.update(traits)
@@ -1024,8 +1031,7 @@ class Engine:
             batch.outbox.append(self.renderer.outbox_row(enr, intent, person, ctx, at, plan))
         if out.set_attributes:
             attrs = dict(person.get("attributes") or {})
-            for key, value in out.set_attributes.items():
-                attrs[key] = template_value(value, ctx)
+            attrs.update(out.set_attributes)
             person["attributes"] = attrs
             person["updated_at"] = at
             batch.views.pop(person["id"], None)
@@ -1041,7 +1047,7 @@ class Engine:
                     "customer_id": person["id"],
                     "occurred_at": at,
                     "received_at": self.clock.now(),
-                    "data": {k: template_value(v, ctx) for k, v in data.items()},
+                    "data": data,
                     "source": f"journey:{plan.journey}",
                 }
             )
@@ -1050,7 +1056,7 @@ class Engine:
 
     def _write(self, conn: Connection, batch: _Batch, now: datetime) -> None:
         """Apply a batch in a handful of statements (the caller's transaction)."""
-        if batch.customers_new:
+        if batch.customers_new or batch.timezones_changed:
             self.customers_changed()
         repo.insert_customers(conn, list(batch.customers_new.values()))
         repo.update_customers(

@@ -163,7 +163,19 @@ def normalise_event(record: Any) -> dict[str, Any]:
     if record.get("occurred_at") in (None, ""):
         raise RecordError("missing 'occurred_at'")
     occurred = _instant(record["occurred_at"], "occurred_at")
-    data = record.get("data") or {}
+    return {
+        "id": event_id,
+        "type": event_type,
+        "customer_id": customer_id,
+        "occurred_at": occurred,
+        "data": event_data(event_type, record.get("data") or {}),
+    }
+
+
+def event_data(event_type: str, data: Any) -> dict[str, Any]:
+    """The ``data`` of an event of ``event_type``, checked and normalised (``order.placed``
+    needs a numeric ``total``, ``survey.answered`` its journey, step and score, …); raises
+    :class:`RecordError`. Ingested and journey-emitted events both go through it."""
     if not isinstance(data, Mapping):
         raise RecordError(f"'data' must be an object, got {type(data).__name__}")
     data = dict(data)
@@ -180,10 +192,4 @@ def normalise_event(record: Any) -> dict[str, Any]:
             raise RecordError(f"data.score must be 0-10 (NPS) or 1-5 (CSAT), got {data['score']}")
     elif event_type in CREATING_EVENTS:
         normalise_customer(data, partial=True)  # validate traits now, apply later
-    return {
-        "id": event_id,
-        "type": event_type,
-        "customer_id": customer_id,
-        "occurred_at": occurred,
-        "data": data,
-    }
+    return data

@@ -8,31 +8,16 @@ need the store, are applied by the engine once per batch.
 
 from __future__ import annotations
 
-import functools
 from datetime import datetime
 from typing import Any
 
 from journeys.clock import Clock
-from journeys.expressions import ENV, ExpressionError, evaluate
+from journeys.expressions import ExpressionError, compile_template
 from journeys.plan import Plan
 from journeys.runtime.decide import MessageIntent
 from journeys.runtime.links import survey_url, unsubscribe_url
 from journeys.settings import Settings
 from journeys.templates import TemplateError, TemplateStore
-
-# Subject overrides and templated `set`/`emit` values are compiled once per source text.
-_template = functools.lru_cache(maxsize=1024)(ENV.from_string)
-
-
-def template_value(value: Any, ctx: dict[str, Any]) -> Any:
-    """A ``set``/``emit`` value: ``"{{ expr }}"`` keeps the expression's type (a number stays a
-    number); other text with ``{{`` renders as a template; anything else is returned as is."""
-    if isinstance(value, str) and "{{" in value:
-        stripped = value.strip()
-        if stripped.startswith("{{") and stripped.endswith("}}") and value.count("{{") == 1:
-            return evaluate(stripped[2:-2].strip(), ctx)
-        return _template(value).render(ctx)
-    return value
 
 
 class Renderer:
@@ -107,7 +92,7 @@ class Renderer:
             message = template.render(mctx)
             subject = message.subject
             if intent.subject:
-                subject = " ".join(_template(intent.subject).render(mctx).split())
+                subject = " ".join(compile_template(intent.subject).render(mctx).split())
             row.update(
                 locale=template.source.locale, subject=subject, html=message.html, text=message.text
             )
