@@ -42,6 +42,20 @@ class DemoResult:
     report: dict[str, Any]
 
 
+DEMO_OUTPUTS = ("journeys.db", "journeys.db-wal", "journeys.db-shm", "messages.jsonl", "samples")
+"""What ``journeys demo`` writes in its output folder."""
+
+
+def remove_outputs(out_dir: Path, names: tuple[str, ...]) -> None:
+    """Delete the named files or folders of an earlier run from ``out_dir`` (only those)."""
+    for name in names:
+        target = out_dir / name
+        if target.is_dir() and not target.is_symlink():
+            shutil.rmtree(target)
+        elif target.exists() or target.is_symlink():
+            target.unlink()
+
+
 def run_demo(
     specs: Path = Path("journey_specs"),
     templates: Path | None = None,
@@ -51,10 +65,12 @@ def run_demo(
     seed: int = 7,
     say: Callable[[str], None] = print,
 ) -> DemoResult:
-    """Run the demo and return where its results are."""
-    if out_dir.exists():
-        shutil.rmtree(out_dir)
-    out_dir.mkdir(parents=True)
+    """Run the demo and return where its results are.
+
+    Only what an earlier demo wrote in ``out_dir`` is replaced; anything else there is left
+    alone (``--out .`` must not wipe a project)."""
+    remove_outputs(out_dir, DEMO_OUTPUTS)
+    out_dir.mkdir(parents=True, exist_ok=True)
     database = out_dir / "journeys.db"
     messages_file = out_dir / "messages.jsonl"
     project = load_project([specs], templates_dir=templates)

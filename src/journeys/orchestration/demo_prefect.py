@@ -17,7 +17,6 @@ Run it with ``python -m journeys.orchestration.demo_prefect`` (or ``make demo-pr
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -196,16 +195,12 @@ def run_demo_prefect(
     say: Callable[[str], None] = print,
 ) -> int:
     """Run the Prefect demo until Ctrl-C; returns the process exit code (0, or 130 on Ctrl-C)."""
+    from journeys.demo import remove_outputs
     from journeys.sampledata import generate_customers, generate_events
     from journeys.service import JourneyService
 
     out_dir = out_dir.resolve()
-    for stale in ("prefect-home", "prefect.db", "journeys.db", "messages.jsonl"):
-        target = out_dir / stale
-        if target.is_dir():
-            shutil.rmtree(target)
-        elif target.exists():
-            target.unlink()
+    remove_outputs(out_dir, ("prefect-home", "prefect.db", "journeys.db", "messages.jsonl"))
     out_dir.mkdir(parents=True, exist_ok=True)
     specs = specs.resolve()
     database_url = f"sqlite:///{out_dir / 'journeys.db'}"
