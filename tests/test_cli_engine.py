@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 CUSTOMERS_CSV = """id,email,first_name,locale,timezone,birthday,email_opt_in,vip_level
@@ -68,11 +70,19 @@ def specs_args() -> list[str]:
 
 def test_import_and_ingest_report_bad_records_by_line_and_keep_good_ones(tmp_path: Path) -> None:
     customers, events = write_inputs(tmp_path)
+    # A Latin-1 line in each file: one bad record, not a traceback that stops the file.
+    customers_n = len(customers.read_bytes().splitlines()) + 1
+    events_n = len(events.read_bytes().splitlines()) + 1
+    with customers.open("ab") as handle:
+        handle.write("c-latin,j\xe9r\xf4me@example.com\n".encode("latin-1"))
+    with events.open("ab") as handle:
+        handle.write('{"id": "caf\xe9", "type": "x"}\n'.encode("latin-1"))
     first = journeys("import", "customers", str(customers), *specs_args(), cwd=tmp_path)
     assert first.returncode == 1
     assert "Traceback" not in first.stderr
     assert "customers.csv:4: 'email' 'bad-email' is not an email address" in first.stderr
     assert "customers.csv:5: 'timezone' 'Mars/Base' is not an IANA time zone" in first.stderr
+    assert f"customers.csv:{customers_n}: not UTF-8 text: save the file as UTF-8" in first.stderr
     assert "2 customers stored" in first.stderr
 
     again = journeys("import", "customers", str(customers), *specs_args(), cwd=tmp_path)
@@ -82,6 +92,7 @@ def test_import_and_ingest_report_bad_records_by_line_and_keep_good_ones(tmp_pat
     assert ingest.returncode == 1 and "Traceback" not in ingest.stderr
     assert "events.jsonl:2: not valid JSON" in ingest.stderr
     assert "events.jsonl:3: unknown customer 'ghost'" in ingest.stderr
+    assert f"events.jsonl:{events_n}: not UTF-8 text: save the file as UTF-8" in ingest.stderr
     assert "2 events stored, 0 duplicates" in ingest.stderr
 
     twice = journeys("ingest", str(events), *specs_args(), cwd=tmp_path)
@@ -163,10 +174,13 @@ def test_run_once_and_journeys_test(tmp_path: Path) -> None:
     inbox = tmp_path / "inbox"
     inbox.mkdir()
     (inbox / "batch.jsonl").write_text(json.dumps(EVENTS[0]) + "\n", encoding="utf-8")
+    (inbox / "a-folder.jsonl").mkdir()  # unreadable as a file: set aside, the pass goes on
     once = journeys("run", "--once", "--inbox", str(inbox), *specs_args(), cwd=tmp_path)
     assert once.returncode == 0, once.stderr
     assert "ingested 1" in once.stderr
     assert (inbox / "done" / "batch.jsonl").exists()
+    assert (inbox / "failed" / "a-folder.jsonl").is_dir()
+    assert "a-folder.jsonl: cannot read it" in once.stderr
 
     scenarios = journeys(
         "test", str(ROOT / "tests" / "scenarios" / "birthday.yaml"), *specs_args(), cwd=tmp_path
@@ -175,7 +189,8 @@ def test_run_once_and_journeys_test(tmp_path: Path) -> None:
     assert " passed, 0 failed" in scenarios.stderr
 
 
-def test_run_stops_cleanly_on_ctrl_c(tmp_path: Path) -> None:
+@pytest.mark.parametrize("stop", ["SIGINT", "SIGTERM"])
+def test_run_stops_cleanly_on_ctrl_c_and_sigterm(tmp_path: Path, stop: str) -> None:
     import signal
     import time
 
@@ -191,10 +206,10 @@ def test_run_stops_cleanly_on_ctrl_c(tmp_path: Path) -> None:
     first = proc.stderr.readline()
     assert "running 7 journeys" in first
     time.sleep(1.5)  # a few passes
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(getattr(signal, stop))
     try:
         rest = proc.communicate(timeout=30)[1]
     finally:
         proc.kill()
-    assert proc.returncode == 0
+    assert proc.returncode == 0, rest
     assert "journeys: stopped" in rest and "Traceback" not in rest

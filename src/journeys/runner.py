@@ -2,8 +2,8 @@
 
 APScheduler's job store is in memory and there is one scheduler per process, as it requires; the
 state itself lives in the database. Jobs never overlap (``max_instances=1``) and missed runs
-collapse into one (``coalesce``). Events come from ``journeys ingest``, the HTTP API, or an inbox
-folder of ``*.jsonl`` files that the runner ingests and moves to ``done/``.
+collapse into one (``coalesce``). Events come from ``journeys ingest`` or an inbox folder of
+``*.jsonl`` files that the runner ingests and moves to ``done/`` (``failed/`` if unreadable).
 """
 
 from __future__ import annotations
@@ -11,9 +11,11 @@ from __future__ import annotations
 import logging
 import signal
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.blocking import BlockingScheduler
 
 from journeys.service import JourneyService, read_records
@@ -22,17 +24,27 @@ log = logging.getLogger("journeys.runner")
 
 
 def ingest_inbox(service: JourneyService, inbox: Path) -> int:
-    """Ingest every ``*.jsonl`` file in ``inbox`` and move it to ``inbox/done``."""
-    done = inbox / "done"
+    """Ingest every ``*.jsonl`` file in ``inbox`` and move it to ``inbox/done``; a file that
+    cannot be read at all goes to ``inbox/failed`` with the reason logged, and the pass goes
+    on (one bad file must not stop the service)."""
     total = 0
     for path in sorted(inbox.glob("*.jsonl")):
-        report = service.ingest(read_records(path), source="inbox")
+        try:
+            report = service.ingest(read_records(path), source="inbox")
+        except OSError as exc:
+            log.error("%s: cannot read it (%s); moved to failed/", path, exc.strerror or exc)
+            _move(path, inbox / "failed")
+            continue
         for line, message in report.errors:
             log.warning("%s:%d: %s", path, line, message)
-        done.mkdir(parents=True, exist_ok=True)
-        path.rename(done / path.name)
+        _move(path, inbox / "done")
         total += report.accepted
     return total
+
+
+def _move(path: Path, folder: Path) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    path.rename(folder / path.name)
 
 
 def one_pass(service: JourneyService, inbox: Path | None = None) -> dict[str, Any]:
@@ -52,7 +64,9 @@ def run_forever(
     on_pass: Callable[[dict[str, Any]], None] | None = None,
 ) -> None:
     """Tick every ``interval`` seconds until Ctrl-C or SIGTERM, then stop cleanly."""
-    scheduler = BlockingScheduler(timezone="UTC")
+    # One worker thread: a pass that outlasts the interval is never joined by a second one
+    # (the service is not thread-safe); the missed runs collapse into one.
+    scheduler = BlockingScheduler(timezone="UTC", executors={"default": ThreadPoolExecutor(1)})
 
     def job() -> None:
         try:
@@ -63,13 +77,18 @@ def run_forever(
         if on_pass is not None:
             on_pass(totals)
 
-    scheduler.add_job(job, "interval", seconds=interval, id="tick", max_instances=1, coalesce=True)
-    scheduler.add_job(job, id="first")  # run once right away, then every interval
+    scheduler.add_job(
+        job,
+        "interval",
+        seconds=interval,
+        id="tick",
+        max_instances=1,
+        coalesce=True,
+        next_run_time=datetime.now(UTC),  # once right away, then every interval
+    )
 
-    def stop(signum: int, frame: Any) -> None:
-        scheduler.shutdown(wait=False)
-
-    signal.signal(signal.SIGTERM, stop)
+    # SIGTERM stops exactly as Ctrl-C does: after the pass in progress.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         scheduler.start()
     except (KeyboardInterrupt, SystemExit):

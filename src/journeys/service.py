@@ -11,6 +11,7 @@ import csv
 import io
 import json
 import os
+import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -78,13 +79,20 @@ class BadLine:
         self.message = message
 
 
+# Bytes that are not UTF-8 survive decoding as lone surrogates (errors="surrogateescape"), so
+# one bad line becomes one bad record instead of an exception that stops the whole file.
+_NOT_UTF8 = re.compile("[\udc80-\udcff]")
+NOT_UTF8 = "not UTF-8 text: save the file as UTF-8"
+
+
 def read_records(path: Path) -> Iterator[Any]:
-    """Records of a JSON Lines or CSV file, one per line; unparsable lines yield :class:`BadLine`.
+    """Records of a JSON Lines or CSV file, one per line; unparsable lines (not JSON, not
+    UTF-8, …) yield :class:`BadLine`.
 
     Blank lines are yielded as None so that positions stay line numbers.
     """
     if path.suffix.lower() == ".csv":
-        with path.open(newline="", encoding="utf-8-sig") as handle:
+        with path.open(newline="", encoding="utf-8-sig", errors="surrogateescape") as handle:
             reader = csv.DictReader(handle)
             if not reader.fieldnames or "id" not in reader.fieldnames:
                 yield BadLine(f"the header has no 'id' column (found: {reader.fieldnames})")
@@ -94,9 +102,12 @@ def read_records(path: Path) -> Iterator[Any]:
                 if None in row:
                     yield BadLine(f"{len(row[None])} more value(s) than header columns")  # type: ignore[index]
                     continue
+                if any(_NOT_UTF8.search(v) for v in row.values() if v):
+                    yield BadLine(NOT_UTF8)
+                    continue
                 yield {k: v for k, v in row.items() if v not in (None, "")}
         return
-    with path.open(encoding="utf-8") as handle:
+    with path.open(encoding="utf-8", errors="surrogateescape") as handle:
         yield from parse_json_lines(handle)
 
 
@@ -106,6 +117,9 @@ def parse_json_lines(lines: Iterable[str]) -> Iterator[Any]:
         text = line.strip()
         if not text:
             yield None
+            continue
+        if _NOT_UTF8.search(text):
+            yield BadLine(NOT_UTF8)
             continue
         try:
             yield json.loads(text)
