@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import event as sa_event
@@ -21,6 +22,9 @@ from engine_helpers import (
     step_history,
     write_project,
 )
+from journeys.channels.base import ChannelRegistry
+from journeys.service import STANDARD_CHANNELS
+from journeys.simulate import NullChannel
 from journeys.store import repository as repo
 from journeys.store import setbased as setrepo
 from journeys.store.tables import events, stage_history, step_runs, survey_answers
@@ -707,3 +711,64 @@ def test_a_changed_time_zone_moves_the_birthday_sweep(tmp_path: Path, db_url: st
     assert [(m["customer_id"], m["due_at"]) for m in messages(s)] == [
         ("c-1", utc(2027, 3, 5, 0))  # 09:00 in Seoul
     ]
+
+
+class _Recording:
+    name = "recording"
+
+    def __init__(self) -> None:
+        self.sent: list[int] = []
+
+    def send_batch(self, messages: list[Any]) -> list[Any]:
+        from journeys.channels.base import SendResult
+
+        self.sent += [m.outbox_id for m in messages]
+        return [SendResult(provider_id=f"p{m.outbox_id}") for m in messages]
+
+
+class _Broken:
+    name = "broken"
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def send_batch(self, messages: list[Any]) -> list[Any]:
+        self.calls += 1
+        raise RuntimeError("SDK bug")
+
+
+def test_a_channel_that_raises_does_not_resend_what_other_channels_sent(
+    tmp_path: Path, db_url: str
+) -> None:
+    """One dispatch batch, two channels: email sends, the team's console channel raises. The
+    email rows are marked sent once (a rollback would send them again next time); the team
+    rows stay pending and go out when the channel works again."""
+    spec = """
+    journey: both
+    name: Both
+    trigger: {event: customer.signed_up}
+    steps:
+      - id: mail
+        send: {template: hello}
+      - id: tell
+        notify: {to: support, template: hello}
+    """
+    s = open_service(write_project(tmp_path, {"both": spec}), db_url)
+    email, broken = _Recording(), _Broken()
+    s.channels = ChannelRegistry(
+        {**{n: NullChannel() for n in STANDARD_CHANNELS}, "email": email, "console": broken}
+    )
+    s.import_customers([{"id": f"c-{i}", "email": f"{i}@x.io"} for i in range(3)])
+    s.ingest(
+        [event(f"e{i}", "customer.signed_up", f"c-{i}", "2026-03-02T08:00:00Z") for i in range(3)]
+    )
+    s.clock.set(utc(2026, 3, 2, 9))
+    s.tick()
+    s.dispatch()
+    assert len(email.sent) == 3 and broken.calls >= 1
+    statuses = sorted((m["kind"], m["status"]) for m in messages(s))
+    assert statuses == [("notify", "pending")] * 3 + [("send", "sent")] * 3
+    s.channels = ChannelRegistry({**{n: NullChannel() for n in STANDARD_CHANNELS}, "email": email})
+    s.dispatch()
+    assert len(email.sent) == 3  # never twice
+    assert {m["status"] for m in messages(s)} == {"sent"}

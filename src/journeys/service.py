@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import logging
 import os
 import re
 from collections.abc import Iterable, Iterator, Mapping
@@ -34,6 +35,8 @@ from journeys.runtime.records import (
 from journeys.spec import Project, load_project
 from journeys.store import db as store_db
 from journeys.store import repository as repo
+
+log = logging.getLogger("journeys.service")
 
 INGEST_CHUNK = 5000
 STANDARD_CHANNELS = ("email", "sms", "push", "webhook", "console")
@@ -345,9 +348,17 @@ class JourneyService:
             for r in rows
         ]
         try:
-            outcomes: list[SendResult | ChannelError] = channel.send_batch(messages)
-        except ChannelError as exc:
-            outcomes = [exc] * len(rows)
+            outcomes: list[SendResult | ChannelError] = list(channel.send_batch(messages))
+            if len(outcomes) != len(rows):
+                raise ChannelError(
+                    f"channel {name!r} returned {len(outcomes)} results for {len(rows)} messages"
+                )
+        except Exception as exc:
+            # The channel could say nothing per message (base.py): every message stays pending
+            # for the next dispatch. Raising here instead would roll back the rows other
+            # channels of this batch already sent, and they would be sent again.
+            log.error("channel %r failed for %d messages: %s", name, len(rows), exc)
+            return []
         results = []
         for row, outcome in zip(rows, outcomes, strict=True):
             if isinstance(outcome, ChannelError):
