@@ -213,3 +213,25 @@ def test_run_stops_cleanly_on_ctrl_c_and_sigterm(tmp_path: Path, stop: str) -> N
         proc.kill()
     assert proc.returncode == 0, rest
     assert "journeys: stopped" in rest and "Traceback" not in rest
+
+
+def test_a_wrong_database_is_a_clear_error_not_a_traceback_nor_a_new_database(
+    tmp_path: Path,
+) -> None:
+    typo = tmp_path / "typo" / "journeys.db"
+    report = journeys("report", "--database", f"sqlite:///{typo}", *specs_args(), cwd=tmp_path)
+    assert report.returncode == 2 and "Traceback" not in report.stderr
+    assert "has no journeys tables: check --database / JOURNEYS_DATABASE_URL" in report.stderr
+    assert not typo.parent.exists()  # nothing created on a typo
+
+    for url, says in [
+        ("nope://x", "'nope://x' is not a database URL"),
+        ("postgresql+psycopg://postgres@127.0.0.1:1/x", "cannot open postgresql+psycopg://"),
+    ]:
+        run = journeys("ingest", str(tmp_path / "none.jsonl"), "--database", url, cwd=tmp_path)
+        assert run.returncode in (1, 2) and "Traceback" not in run.stderr, run.stderr
+        (tmp_path / "e.jsonl").write_text(json.dumps(EVENTS[0]) + "\n", encoding="utf-8")
+        run = journeys(
+            "ingest", str(tmp_path / "e.jsonl"), "--database", url, *specs_args(), cwd=tmp_path
+        )
+        assert run.returncode == 2 and says in run.stderr and "Traceback" not in run.stderr

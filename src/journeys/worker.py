@@ -23,12 +23,10 @@ SQLite is refused: it has one writer at a time, so workers would only queue on i
 
 from __future__ import annotations
 
-import argparse
 import logging
 import signal
-import sys
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -254,43 +252,12 @@ def open_worker_service(
     connect_args = {
         k: v for k, v in worker_connect_args(idle_transaction_timeout).items() if k not in given
     }
-    engine = store_db.create_engine(url, connect_args=connect_args)
+    engine = store_db.open_store(url, connect_args=connect_args)
     try:
-        store_db.migrate(engine)
         return JourneyService(engine, project, batch_size=batch_size, **kwargs)
     except BaseException:
         engine.dispose()
         raise
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m journeys.worker``: the same worker as ``journeys run --worker``."""
-    parser = argparse.ArgumentParser(prog="python -m journeys.worker", description=__doc__)
-    parser.add_argument("--database", default=None, help="PostgreSQL URL")
-    parser.add_argument("--specs", default="journey_specs")
-    parser.add_argument("--templates", default=None)
-    parser.add_argument("--interval", type=float, default=1.0)
-    parser.add_argument("--batch-size", type=int, default=500)
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    try:
-        service = open_worker_service(
-            args.database, args.specs, args.templates, batch_size=args.batch_size
-        )
-    except WorkerConfigError as exc:
-        print(exc, file=sys.stderr)
-        return 2
-    worker = Worker(service, interval=args.interval)
-    worker.install_signal_handlers()
-    try:
-        worker.run()
-    finally:
-        service.close()
-    return 0
-
-
-if __name__ == "__main__":  # pragma: no cover
-    raise SystemExit(main())
 
 
 __all__ = [

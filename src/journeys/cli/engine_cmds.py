@@ -39,11 +39,14 @@ def _fail(message: str, code: int = 1) -> typer.Exit:
 
 def _open_service(database: str | None, specs: Path, templates: Path | None) -> Any:
     from journeys.service import JourneyService, ProjectInvalid
+    from journeys.store.db import StoreUnavailable
 
     try:
         return JourneyService.open(database, specs=specs, templates=templates)
     except ProjectInvalid as exc:
         raise _fail(str(exc)) from None
+    except StoreUnavailable as exc:
+        raise _fail(str(exc), code=2) from None
 
 
 def _count_lines(path: Path) -> int:
@@ -191,7 +194,7 @@ def _run_worker(
     batch_size: int,
 ) -> None:
     from journeys.service import ProjectInvalid
-    from journeys.store.db import describe
+    from journeys.store.db import StoreUnavailable, describe
     from journeys.worker import (
         PassReport,
         Worker,
@@ -208,7 +211,7 @@ def _run_worker(
     try:
         url = require_postgres(database)
         service = open_worker_service(url, specs, templates, batch_size=batch_size)
-    except WorkerConfigError as exc:
+    except (WorkerConfigError, StoreUnavailable) as exc:
         raise _fail(str(exc), code=2) from None
     except ProjectInvalid as exc:
         raise _fail(str(exc)) from None
@@ -345,7 +348,12 @@ def report_cmd(
     from journeys.store import db as store_db
 
     project = load_project([specs], templates_dir=templates)
-    engine = store_db.open_store(database)
+    if not project.ok:
+        raise _fail(f"{specs}: the journeys do not validate; run `journeys validate {specs}`")
+    try:
+        engine = store_db.open_store(database, existing=True)
+    except store_db.StoreUnavailable as exc:
+        raise _fail(str(exc), code=2) from None
     try:
         data = build_report(engine, project.plans)
     finally:

@@ -367,15 +367,48 @@ def current_revision(bind: Engine | Connection) -> str | None:
     return MigrationContext.configure(bind).get_current_revision()
 
 
-def open_store(url: str | None = None) -> Engine:
-    """:func:`create_engine` for ``url`` and :func:`migrate` it: a store ready to use."""
-    engine = create_engine(url)
+class StoreUnavailable(RuntimeError):
+    """The database URL is not one, the server cannot be reached, or (``existing=True``) the
+    database has no journeys tables. The message names the URL (password hidden) and the fix."""
+
+
+def open_store(url: str | None = None, *, existing: bool = False, **engine_kw: Any) -> Engine:
+    """:func:`create_engine` for ``url`` and :func:`migrate` it: a store ready to use.
+
+    ``existing``: the store must already hold journeys tables (a report on a mistyped URL must
+    not create an empty database and report nothing). ``engine_kw`` go to
+    :func:`create_engine`. Raises :class:`StoreUnavailable`.
+    """
+    shown = describe(database_url(url))
+    missing = StoreUnavailable(f"{shown} has no journeys tables: check --database / {ENV_VAR}")
     try:
+        if existing and _missing_sqlite_file(database_url(url)):
+            raise missing  # before create_engine, which would create its folder
+        engine = create_engine(url, **engine_kw)
+    except (sa.exc.ArgumentError, sa.exc.NoSuchModuleError) as exc:
+        raise StoreUnavailable(
+            f"{shown!r} is not a database URL ({exc}); use e.g. sqlite:///journeys.db or "
+            "postgresql+psycopg://user@host/dbname"
+        ) from None
+    try:
+        if existing and not sa.inspect(engine).has_table("enrollments"):
+            raise missing
         migrate(engine)
+    except sa.exc.OperationalError as exc:
+        engine.dispose()
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+        raise StoreUnavailable(f"cannot open {shown}: {reason}") from None
     except BaseException:
         engine.dispose()
         raise
     return engine
+
+
+def _missing_sqlite_file(url: str) -> bool:
+    sa_url = make_url(url)
+    if sa_url.get_backend_name() != "sqlite" or _is_sqlite_memory(sa_url):
+        return False
+    return not Path(sa_url.database or "").expanduser().exists()
 
 
 # ------------------------------------------------------------------------------ command line
