@@ -121,7 +121,8 @@ def test_simulate_prints_the_contract_and_leaves_no_database(tmp_path: Path) -> 
         *specs_args(),
         cwd=tmp_path,
     )
-    assert result.returncode == 0, result.stderr
+    # The inputs hold bad records: reported, the run goes on with the rest, exit status 1.
+    assert result.returncode == 1, result.stderr
     data = json.loads(result.stdout)
     assert set(data) == {"messages", "enrollments", "customers"}
     reminder = [m for m in data["messages"] if m["step"] == "remind"]
@@ -145,6 +146,7 @@ def test_simulate_prints_the_contract_and_leaves_no_database(tmp_path: Path) -> 
         cwd=tmp_path,
     )
     assert "abandoned-cart.remind" in text.stdout and "enters" in text.stdout
+    assert text.returncode == 1
 
 
 def test_bad_times_and_missing_files_are_clear(tmp_path: Path) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from journeys.scenarios import discover, load_scenarios, run_scenario
+from journeys.scenarios import ScenarioError, discover, load_scenarios, run_scenario
 from journeys.spec import load_project
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -52,3 +52,24 @@ def test_a_wrong_expectation_fails_with_a_readable_diff(project, tmp_path: Path)
     assert not result.passed
     assert "missing: customer_id=c-1" in result.failures[0]
     assert "unexpected: customer_id=c-1" in result.failures[0]
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        ("start: 2026-03-02T00:00:00Z\nevents: [oops]\n", "'events' must be a list of mappings"),
+        (
+            "start: 2026-03-02T00:00:00Z\nexpect: {messages: [{customer_id: c-1}]}\n",
+            "expected message 1 has no 'at'",
+        ),
+        ("start: 2026-03-02T00:00:00Z\ncustomers: {id: c-1}\n", "'customers' must be a list"),
+        ("start: 2026-03-02T00:00:00Z\nexpect: [1]\n", "'expect' must be a mapping"),
+    ],
+)
+def test_a_malformed_scenario_is_a_clear_error(tmp_path: Path, text: str, says: str) -> None:
+    path = tmp_path / "s.yaml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ScenarioError, match=says):
+        load_scenarios(path)
+    with pytest.raises(ScenarioError, match="cannot read it"):
+        load_scenarios(tmp_path / "missing.yaml")

@@ -76,6 +76,8 @@ def load_scenarios(path: Path) -> list[Scenario]:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
         raise ScenarioError(f"{path}: not valid YAML: {exc}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ScenarioError(f"{path}: cannot read it ({exc})") from None
     items = data.get("scenarios") if isinstance(data, dict) and "scenarios" in data else [data]
     if not isinstance(items, list):
         raise ScenarioError(f"{path}: 'scenarios' must be a list")
@@ -92,14 +94,21 @@ def load_scenarios(path: Path) -> list[Scenario]:
             ) from None
         until = _instant(item.get("until", "30d"), start, f"{where} until")
         events = []
-        for n, event in enumerate(item.get("events") or []):
-            event = dict(event)
+        for n, event in enumerate(_mappings(item, "events", where)):
             at = _instant(event.pop("at", "0m"), start, f"{where} event {n + 1}")
             event.setdefault("id", f"scn-{index}-{n}")
             event["occurred_at"] = iso(at)
             event.setdefault("data", {})
             events.append(event)
         journeys = item.get("journeys")
+        expect = item.get("expect") or {}
+        if not isinstance(expect, dict):
+            raise ScenarioError(f"{where}: 'expect' must be a mapping")
+        for n, message in enumerate(_mappings(expect, "messages", where)):
+            if "at" not in message:
+                raise ScenarioError(f"{where}: expected message {n + 1} has no 'at'")
+        for key in ("enrollments", "customers"):
+            _mappings(expect, key, where)
         out.append(
             Scenario(
                 name=str(item.get("name") or f"{path.stem} #{index + 1}"),
@@ -107,12 +116,20 @@ def load_scenarios(path: Path) -> list[Scenario]:
                 journeys=list(journeys) if journeys else None,
                 start=start,
                 until=until,
-                customers=[dict(c) for c in item.get("customers") or []],
+                customers=_mappings(item, "customers", where),
                 events=events,
-                expect=dict(item.get("expect") or {}),
+                expect=dict(expect),
             )
         )
     return out
+
+
+def _mappings(parent: dict[str, Any], key: str, where: str) -> list[dict[str, Any]]:
+    """``parent[key]``: a list of mappings (or nothing); otherwise a :class:`ScenarioError`."""
+    value = parent.get(key) or []
+    if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+        raise ScenarioError(f"{where}: '{key}' must be a list of mappings")
+    return [dict(v) for v in value]
 
 
 def discover(paths: list[Path]) -> list[Path]:

@@ -288,13 +288,17 @@ def simulate_cmd(
         raise _fail("--until must be after --start")
     project = _load_project(specs, templates)
     result = simulate(project, read_records(customers), read_records(events), start=t0, until=t1)
+    bad = 0
     for path, report in ((customers, result.customer_report), (events, result.event_report)):
         for line, message in report.errors:
             err.print(f"{path}:{line}: {message}", markup=False, highlight=False)
+            bad += 1
     if as_json:
         sys.stdout.write(json.dumps(result.to_dict(), ensure_ascii=False, indent=2) + "\n")
     else:
         sys.stdout.write(timeline(result) + "\n")
+    if bad:
+        raise typer.Exit(1)  # the run still happened, on the good records
 
 
 @app.command("test")
