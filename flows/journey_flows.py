@@ -140,9 +140,9 @@ def dispatch_task(limit: int = DISPATCH_LIMIT) -> int:
 
     Sending is the one side effect outside the database: if this task failed after a provider
     accepted a message but before its row was marked sent, a blind retry could send it again.
-    The dispatcher already handles failures per row (retryable channel errors reschedule the
-    row; a crashed claim expires and the next dispatch takes the row again, with the row's
-    unique key and claim deciding who sends it), so retrying the whole task adds only risk.
+    The dispatcher already handles failures per row (retryable channel errors leave the row
+    pending; a crashed dispatch rolls back and the next one takes the row again, locked while
+    it is sent), so retrying the whole task adds only risk.
     """
     count = current_service().dispatch(limit=limit)
     get_run_logger().info("dispatched %d outbox rows", count)
@@ -228,7 +228,7 @@ def tick() -> dict[str, Any]:
     """The periodic safety net (every minute): pull, process, advance every journey, dispatch.
 
     It finishes waits that came due with no event to trigger their journey, and events that
-    arrived through ``journeys ingest``/HTTP rather than as Prefect events.
+    arrived through ``journeys ingest`` rather than as Prefect events.
     """
     with service_scope():
         pulled = pull_prefect_events_task()

@@ -1,4 +1,4 @@
-"""The facade every shell uses (CLI, APScheduler runner, Prefect flows, web).
+"""The facade every shell uses (CLI, APScheduler runner, Prefect flows).
 
 ``JourneyService.open(...)`` loads and validates the project, opens (and migrates) the store
 and builds the engine. Its methods are the core operations of DESIGN §4: ingest, process

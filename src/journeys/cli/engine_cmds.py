@@ -107,7 +107,12 @@ def import_cmd(
 
 @app.command("ingest")
 def ingest_cmd(
-    file: Annotated[Path, typer.Argument(help="Events as JSON Lines (DESIGN §3).")],
+    file: Annotated[
+        Path,
+        typer.Argument(
+            help="Events as JSON Lines: id, type, customer_id, occurred_at, data (docs/cli.md)."
+        ),
+    ],
     database: DatabaseOpt = None,
     specs: SpecsOpt = Path("journey_specs"),
     templates: TemplatesOpt = None,
@@ -206,7 +211,7 @@ def _run_worker(
     if inbox is not None:
         raise _fail(
             "--inbox is for the single-process runner; workers share one database, so feed "
-            "events with `journeys ingest`, the HTTP API or Prefect events"
+            "events with `journeys ingest` or Prefect events"
         )
     try:
         url = require_postgres(database)
@@ -275,7 +280,10 @@ def simulate_cmd(
     until: Annotated[str, typer.Option("--until", help="Virtual end time (ISO 8601).")],
     specs: SpecsOpt = Path("journey_specs"),
     templates: TemplatesOpt = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print DESIGN §3's JSON object.")] = False,
+    as_json: Annotated[
+        bool,
+        typer.Option("--json", help="Print one JSON object: messages, enrollments, customers."),
+    ] = False,
 ) -> None:
     """Run the journeys in virtual time; nothing is sent and no database file is left."""
     from journeys.service import read_records

@@ -12,7 +12,7 @@ credentials, so everything else comes from the environment of the process that r
 ``JOURNEYS_TEMPLATES``
     Templates directory; default: the engine's default next to the specs.
 ``JOURNEYS_WORKER_ID``
-    Name of this worker in claims and leases; default: the engine's default (host and pid).
+    Name of this worker in its logs; default: the engine's default (host and pid).
 ``JOURNEYS_MESSAGES_FILE``
     Development and demo only: deliver every channel's messages to this JSON Lines file
     instead of the engine's default channels.

@@ -79,7 +79,7 @@ def retry_conflicts(fn: Callable[_P, _R]) -> Callable[_P, _R]:
 
 STAGE_ENTERED = "stage.entered"
 
-# Subject overrides and templated values of steps, compiled once per source text.
+# Feedback events that stop email to the customer, and the suppression reason they record.
 SUPPRESSING_EVENTS = {
     "email.unsubscribed": "unsubscribed",
     "email.bounced": "bounced",
@@ -732,7 +732,7 @@ class Engine:
                 ):
                     keys = month_days_on(day, self.settings.feb29)
                     if trigger.field == "birthday":
-                        rows = repo.customers_with_birthday(conn, tz_name, False, keys)
+                        rows = repo.customers_with_birthday(conn, tz_name, keys)
                     else:
                         rows = self._customers_with_date_attr(conn, trigger.field, tz_name, keys)
                     candidates.extend((row, instant, day) for row in rows)

@@ -1,4 +1,4 @@
-"""Repository functions: the only place the runtime's SQL lives.
+"""Repository functions: the runtime's SQL (set-based steps have theirs in :mod:`.setbased`).
 
 Like Prefect server's models, every function takes an open ``Connection`` and never commits:
 the caller owns the transaction (one per batch). Every function works on a set of rows with a
@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, func, or_, select, update
+from sqlalchemy import Connection, bindparam, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -33,7 +33,6 @@ from journeys.store.tables import (
 IN_CHUNK = 5000
 
 CUSTOMER_COLUMNS = [c.name for c in customers.columns]
-ENROLLMENT_COLUMNS = [c.name for c in enrollments.columns]
 
 
 def _chunks(items: Sequence[Any], size: int = IN_CHUNK) -> Iterable[Sequence[Any]]:
@@ -44,11 +43,6 @@ def _chunks(items: Sequence[Any], size: int = IN_CHUNK) -> Iterable[Sequence[Any
 def _insert(conn: Connection, table: Any) -> Any:
     """An INSERT that can take ON CONFLICT DO NOTHING on both dialects."""
     return (pg_insert if conn.dialect.name == "postgresql" else sqlite_insert)(table)
-
-
-def _utc_row(row: Mapping[str, Any]) -> dict[str, Any]:
-    # SQLite hands datetimes back naive; everything in journeys is aware UTC.
-    return {k: as_utc(v) if isinstance(v, datetime) else v for k, v in row.items()}
 
 
 def _dicts(result: Any) -> list[dict[str, Any]]:
@@ -187,12 +181,11 @@ def customer_timezones(conn: Connection) -> list[str | None]:
 
 
 def customers_with_birthday(
-    conn: Connection, timezone: str | None, include_null_tz: bool, month_days: Sequence[str]
+    conn: Connection, timezone: str | None, month_days: Sequence[str]
 ) -> list[dict[str, Any]]:
-    """Customers in ``timezone`` (and those without one if asked) with a birthday on a day."""
+    """Customers in ``timezone`` (None: those without one) whose birthday is on one of
+    ``month_days`` (``MM-DD``)."""
     tz_clause = customers.c.timezone == timezone if timezone else customers.c.timezone.is_(None)
-    if include_null_tz and timezone:
-        tz_clause = or_(tz_clause, customers.c.timezone.is_(None))
     stmt = select(customers).where(customers.c.birthday_md.in_(list(month_days)), tz_clause)
     return _dicts(conn.execute(stmt))
 

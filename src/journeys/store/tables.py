@@ -1,7 +1,8 @@
 """SQLAlchemy Core tables: the whole persistent state of journeys.
 
 Only :mod:`journeys.store` knows SQL. Times are stored as timezone-aware UTC datetimes.
-The first Alembic migration creates exactly this schema (a test compares them).
+The Alembic migrations (0001 and the revisions after it) build exactly this schema; a test
+compares the head revision with these tables.
 """
 
 from __future__ import annotations
@@ -187,8 +188,6 @@ enrollments = Table(
     Column("ended_at", UtcDateTime()),
     Column("exit_reason", String(200)),
     Column("converted_at", UtcDateTime()),
-    Column("claimed_until", UtcDateTime()),  # lease of a worker advancing it
-    Column("claimed_by", String(64)),
     Index("ix_enrollments_due", "status", "wake_at"),
     Index("ix_enrollments_customer", "customer_id", "journey"),
     # At most one active enrollment per customer and journey.
@@ -239,7 +238,6 @@ outbox = Table(
     Column("sent_at", UtcDateTime()),
     Column("error", Text),
     Column("provider_id", String(200)),
-    Column("claimed_until", UtcDateTime()),
     UniqueConstraint("enrollment_id", "step", "attempt", name="uq_outbox_enrollment_step_attempt"),
     Index("ix_outbox_pending", "status", "due_at"),
 )
@@ -287,6 +285,6 @@ suppressions = Table(
 scheduler_state = Table(
     "scheduler_state",
     metadata,
-    Column("key", String(200), primary_key=True),  # e.g. "date:birthday" → last swept time
+    Column("key", String(200), primary_key=True),  # e.g. "trigger:<journey>" → last swept time
     Column("at", UtcDateTime(), nullable=False),
 )
