@@ -97,7 +97,9 @@ def test_on_keys_only_where_they_mean_something() -> None:
     assert [d.code for d in diags] == ["unknown-key"]
 
 
-@pytest.mark.parametrize("value", ["24", "7 days", "0h", "P1M", "true"])
+@pytest.mark.parametrize(
+    "value", ["24", "7 days", "0h", "P1M", "true", "3651d", "99999999999999999999d"]
+)
 def test_bad_duration(value: str) -> None:
     assert codes(steps(f"- {{id: a, wait: {value}}}")) == ["bad-duration"]
 

@@ -44,7 +44,15 @@ def test_aliases_are_refused() -> None:
     doc, problems = load_yaml(bomb, "f")
     assert doc is None
     assert [p.code for p in problems] == ["yaml-alias"]
-    assert (problems[0].line, problems[0].col) == (2, 8)
+    assert (problems[0].line, problems[0].col) == (1, 4)  # the first anchor
+
+
+def test_an_anchor_alone_is_refused_too() -> None:
+    """docs/language.md: anchors and aliases are not allowed (an anchor is only useful to an
+    alias, and both make a file harder to read)."""
+    doc, problems = load_yaml(b"journey: x\ntrigger: &t {event: a}\n", "f")
+    assert doc is None
+    assert [(p.line, p.col, p.code) for p in problems] == [(2, 10, "yaml-alias")]
 
 
 def test_merge_key_is_just_a_key() -> None:

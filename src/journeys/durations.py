@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 
-_SIMPLE = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$")
 _COMPOUND = re.compile(r"^(?:\d+[smhdw])+$")
 _ISO = re.compile(
     r"^P(?:(?P<w>\d+)W)?(?:(?P<d>\d+)D)?"
@@ -15,6 +14,9 @@ _TIME = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
 
 DURATION_HELP = "use a number and a unit (30m, 24h, 3d, 2w) or ISO 8601 (P3D, PT12H)"
 TIME_HELP = "use a 24-hour local time HH:MM, for example 09:00"
+MAX_DAYS = 3650
+"""The longest duration a journey may use (ten years): longer is a typo, and far enough out
+it would not fit in a date at all."""
 
 
 class DurationError(ValueError):
@@ -32,6 +34,13 @@ def parse_duration(text: str | int) -> int:
     if isinstance(text, int):
         raise DurationError(f"{text!r} has no unit; {DURATION_HELP}")
     raw = str(text).strip()
+    seconds = _seconds(raw)
+    if seconds > MAX_DAYS * 86400:
+        raise DurationError(f"duration {raw!r} is longer than {MAX_DAYS}d (ten years)")
+    return seconds
+
+
+def _seconds(raw: str) -> int:
     compact = raw.replace(" ", "")
     if compact and _COMPOUND.match(compact):
         seconds = sum(int(n) * _UNIT[u] for n, u in re.findall(r"(\d+)([smhdw])", compact))

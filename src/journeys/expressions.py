@@ -113,14 +113,27 @@ def compile_expression(source: str) -> Any:
         return ENV.compile_expression(source, undefined_to_none=True)
     except TemplateSyntaxError as exc:
         raise ExpressionError(exc.message or str(exc)) from None
+    except RecursionError:
+        raise ExpressionError(TOO_DEEP) from None
+
+
+TOO_DEEP = "the expression is nested too deeply; split it up"
+
+
+def parse_expression(source: str) -> nodes.Template:
+    """Jinja's syntax tree of the expression ``source``; :class:`ExpressionError` if it does
+    not parse (including nesting so deep that the parser gives up)."""
+    try:
+        return ENV.parse("{{ " + source + " }}")
+    except TemplateSyntaxError as exc:
+        raise ExpressionError(exc.message or str(exc)) from None
+    except RecursionError:
+        raise ExpressionError(TOO_DEEP) from None
 
 
 def unknown_names(source: str) -> list[str]:
     """Top-level names in ``source`` that an expression cannot see (typos like ``costumer``)."""
-    try:
-        ast = ENV.parse("{{ " + source + " }}")
-    except TemplateSyntaxError as exc:
-        raise ExpressionError(exc.message or str(exc)) from None
+    ast = parse_expression(source)
     names = meta.find_undeclared_variables(ast)
     allowed = EXPRESSION_ROOTS | set(ENV.globals)
     return sorted(n for n in names if n not in allowed)
@@ -132,6 +145,8 @@ def check_sandbox(source: str) -> str | None:
         ast = ENV.parse(source)
     except TemplateSyntaxError:
         return None
+    except RecursionError:
+        return TOO_DEEP
     for node in ast.find_all((nodes.Getattr, nodes.Getitem, nodes.Filter)):
         if isinstance(node, nodes.Getattr):
             name = node.attr
@@ -176,6 +191,8 @@ def compile_template(source: str) -> Any:
         return ENV.from_string(source)
     except TemplateSyntaxError as exc:
         raise ExpressionError(exc.message or str(exc)) from None
+    except RecursionError:
+        raise ExpressionError(TOO_DEEP) from None
 
 
 def template_value(value: Any, context: Mapping[str, Any]) -> Any:

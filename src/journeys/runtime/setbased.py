@@ -21,9 +21,9 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from jinja2 import TemplateSyntaxError, nodes
+from jinja2 import nodes
 
-from journeys.expressions import ENV
+from journeys.expressions import ExpressionError, parse_expression
 from journeys.plan import (
     END,
     BranchStep,
@@ -105,8 +105,8 @@ def refs(cond: Cond) -> set[Ref]:
 def compile_condition(source: str) -> Cond | None:
     """``source`` as a :data:`Cond`, or None when SQL could not give exactly Jinja's answer."""
     try:
-        template = ENV.parse("{{ " + source + " }}")
-    except TemplateSyntaxError:
+        template = parse_expression(source)
+    except ExpressionError:
         return None
     body = template.body
     if len(body) != 1 or not isinstance(body[0], nodes.Output) or len(body[0].nodes) != 1:

@@ -16,6 +16,7 @@ from pydantic_core import PydanticCustomError
 
 from journeys.durations import (
     DURATION_HELP,
+    MAX_DAYS,
     TIME_HELP,
     DurationError,
     parse_duration,
@@ -75,6 +76,8 @@ def check_duration(value: Any) -> str:
             message = f"{value} has no unit; {DURATION_HELP}"
         elif "zero" in str(exc):
             message = f"duration {quote(value)} is zero; it must be positive"
+        elif "longer than" in str(exc):
+            message = f"duration {quote(value)} is longer than {MAX_DAYS}d (ten years)"
         else:
             message = f"{quote(value)} is not a duration; {DURATION_HELP}"
         raise _fail("bad-duration", message) from None

@@ -51,8 +51,8 @@ class _Loader(yaml.SafeLoader):
     depth = 0
 
     def compose_node(self, parent: Node | None, index: Any) -> Node | None:  # type: ignore[override]
-        if self.check_event(yaml.AliasEvent):
-            event = self.peek_event()
+        event = self.peek_event()
+        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
             raise _AliasError(event.start_mark)
         self.depth += 1
         try:
@@ -261,7 +261,7 @@ def load_yaml(raw: bytes, path: str) -> tuple[YamlDoc | None, list[Diagnostic]]:
         node = loader.get_single_node()
     except _AliasError as exc:
         pos = (exc.mark.line + 1, exc.mark.column + 1)
-        message = "YAML aliases (*name) are not allowed; write the value out in full"
+        message = "YAML anchors and aliases (&name, *name) are not allowed; write the value out"
         return None, [Diagnostic(path, pos[0], pos[1], message, "yaml-alias")]
     except _DepthError as exc:
         pos = (exc.mark.line + 1, exc.mark.column + 1)

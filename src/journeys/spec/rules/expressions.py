@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from jinja2 import TemplateSyntaxError, nodes
+from jinja2 import nodes
 
 from journeys.expressions import (
-    ENV,
     EXPRESSION_ROOTS,
     ExpressionError,
-    check_sandbox,
     compile_expression,
+    compile_template,
+    parse_expression,
     unknown_names,
 )
 from journeys.spec.context import JourneyContext
@@ -58,13 +58,10 @@ def expressions_compile(ctx: JourneyContext) -> Iterator[Diagnostic]:
 
 def template_text_problem(source: str) -> str | None:
     """Why an inline template (subject, set value) is refused, or None."""
-    reason = check_sandbox(source)
-    if reason:
-        return reason
     try:
-        ENV.from_string(source)
-    except TemplateSyntaxError as exc:
-        return exc.message or str(exc)
+        compile_template(source)
+    except ExpressionError as exc:
+        return str(exc)
     return None
 
 
@@ -81,8 +78,8 @@ def inline_templates_compile(ctx: JourneyContext) -> Iterator[Diagnostic]:
 def answer_refs(source: str) -> list[str]:
     """Step ids used as ``answers.<step>`` or ``answers['step']`` in an expression."""
     try:
-        ast = ENV.parse("{{ " + source + " }}")
-    except TemplateSyntaxError:
+        ast = parse_expression(source)
+    except ExpressionError:
         return []
     refs: list[str] = []
     for node in ast.find_all((nodes.Getattr, nodes.Getitem)):
