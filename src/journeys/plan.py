@@ -294,10 +294,13 @@ class Plan:
         return step_id in self._index  # type: ignore[attr-defined]
 
     def event_types(self) -> frozenset[str]:
-        """Every event type this journey reacts to (trigger, wait_for, exit_on, goal)."""
+        """Every event type this journey reacts to (trigger, wait_for, exit_on, goal, surveys;
+        ``stage.entered`` for a stage trigger)."""
         types: set[str] = set(self.exit_on)
         if isinstance(self.trigger, EventTrigger):
             types.add(self.trigger.event)
+        if isinstance(self.trigger, StageTrigger):
+            types.add("stage.entered")
         if self.goal:
             types.add(self.goal.event)
         for step in self.steps:

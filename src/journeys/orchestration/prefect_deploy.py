@@ -9,8 +9,9 @@ plan                                 Prefect
 ``journey`` / ``name`` / ``version``  deployment name / description / version
 ``stage``                            tags ``journeys``, ``stage:<stage>``, ``trigger:<kind>``
 event types it reacts to             one ``DeploymentEventTrigger`` expecting ``crm.<type>`` for
-(``Plan.event_types()``: trigger,    each (plus ``crm.stage.entered`` for a stage trigger), on
-wait_for, exit_on, goal, surveys)    resources ``journeys.customer.*``
+(``Plan.event_types()``: trigger,    each, on resources ``journeys.customer.*``
+wait_for, exit_on, goal, surveys,
+``stage.entered`` for a stage one)
 ``trigger: {date: …, at: …}``        cron ``*/15 * * * *`` (UTC): see :data:`DATE_SWEEP_CRON`
 ``trigger: {schedule: CRON}``        ``Cron(CRON, timezone=<journey timezone>)``
 (every journey)                      concurrency limit 1, collision strategy ``CANCEL_NEW``
@@ -159,10 +160,7 @@ class DeployOptions:
 
 def journey_event_types(plan: Plan) -> list[str]:
     """The CRM event types that should trigger a run of ``plan``'s deployment, sorted."""
-    types = set(plan.event_types())
-    if isinstance(plan.trigger, StageTrigger):
-        types.add("stage.entered")
-    return sorted(types)
+    return sorted(plan.event_types())
 
 
 def plan_deployment(plan: Plan, options: DeployOptions | None = None) -> DeploymentSpec:
