@@ -72,9 +72,6 @@ class RecordReport:
         return not self.errors
 
 
-IngestReport = RecordReport
-
-
 class BadLine:
     """A line that could not even be parsed (placeholder carrying the parse error)."""
 

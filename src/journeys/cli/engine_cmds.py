@@ -380,8 +380,17 @@ def demo_cmd(
     out: Annotated[
         Path, typer.Option(help="Where the demo writes its database and messages.")
     ] = Path("demo-out"),
-    customers: Annotated[int, typer.Option(help="How many sample customers.")] = 300,
-    days: Annotated[int, typer.Option(help="Days of sample events.")] = 30,
+    customers: Annotated[
+        int | None,
+        typer.Option(help="How many sample customers (default 300; 200 with --prefect)."),
+    ] = None,
+    days: Annotated[
+        int | None,
+        typer.Option(
+            help="Days of sample events (default 30; 7 with --prefect, replayed at an "
+            "hour a second)."
+        ),
+    ] = None,
     prefect: Annotated[
         bool,
         typer.Option(
@@ -391,12 +400,13 @@ def demo_cmd(
         ),
     ] = False,
 ) -> None:
-    """Every example journey on sample customers and 30 days of events, in virtual time."""
+    """Every example journey on sample customers and days of events, in virtual time."""
     _load_project(specs, templates)
+    sizes = {k: v for k, v in (("customers", customers), ("days", days)) if v is not None}
     if prefect:
         from journeys.orchestration.demo_prefect import run_demo_prefect
 
-        raise typer.Exit(run_demo_prefect(specs, templates, out / "prefect"))
+        raise typer.Exit(run_demo_prefect(specs, templates, out / "prefect", **sizes))
     from journeys.demo import run_demo
 
-    run_demo(specs, templates, out, customers=customers, days=days)
+    run_demo(specs, templates, out, **sizes)
