@@ -380,6 +380,11 @@ def nps_category(score: int) -> str:
     return "detractor"
 
 
+def survey_category(kind: str, score: int) -> str:
+    """The category of ``score`` in a survey of ``kind`` (``nps`` or ``csat``)."""
+    return nps_category(score) if kind == "nps" else csat_category(score)
+
+
 def csat_category(score: int) -> str:
     """satisfied (4-5), neutral (3) or unsatisfied (1-2)."""
     if score >= 4:

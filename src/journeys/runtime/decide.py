@@ -138,11 +138,9 @@ def _run(
     if isinstance(step, WaitForStep | SurveyStep):
         deadline = at + timedelta(seconds=step.within_seconds)
         if isinstance(step, SurveyStep):
-            deferred = quiet_until(at, plan.quiet_hours, tz)
+            deferred = _quiet_hours(plan, step, at, tz, vars_)
             if deferred is not None:
-                out = Outcome(step=step.id, wake_at=deferred, vars=vars_)
-                out.history.append((step.id, "deferred: quiet hours"))
-                return out
+                return deferred
             event = "survey.answered"
             intent = MessageIntent(step.id, "survey", step.template, step.channel)
         else:
@@ -158,11 +156,9 @@ def _run(
 
     if isinstance(step, SendStep | NotifyStep):
         if isinstance(step, SendStep):
-            deferred = quiet_until(at, plan.quiet_hours, tz)
+            deferred = _quiet_hours(plan, step, at, tz, vars_)
             if deferred is not None:
-                out = Outcome(step=step.id, wake_at=deferred, vars=vars_)
-                out.history.append((step.id, "deferred: quiet hours"))
-                return out
+                return deferred
             intent = MessageIntent(step.id, "send", step.template, step.channel, step.subject)
         else:
             intent = MessageIntent(step.id, "notify", step.template, "team", team=step.to)
@@ -226,6 +222,19 @@ def _run(
         return out
 
     raise ExpressionError(f"step type {step.kind!r} is not supported by this engine")
+
+
+def _quiet_hours(
+    plan: Plan, step: Step, at: datetime, tz: Any, vars_: dict[str, Any]
+) -> Outcome | None:
+    """A customer message due inside the journey's quiet hours waits, at this same step, for
+    their end (customer-local); None when it may go now."""
+    until = quiet_until(at, plan.quiet_hours, tz)
+    if until is None:
+        return None
+    out = Outcome(step=step.id, wake_at=until, vars=vars_)
+    out.history.append((step.id, "deferred: quiet hours"))
+    return out
 
 
 def resume(step: WaitForStep | SurveyStep, vars_: dict[str, Any], at: datetime) -> Outcome:

@@ -34,8 +34,7 @@ from journeys.plan import (
     StageTrigger,
     SurveyStep,
     WaitForStep,
-    csat_category,
-    nps_category,
+    survey_category,
 )
 from journeys.runtime import decide
 from journeys.runtime.context import customer_view, event_view, expression_context
@@ -499,7 +498,7 @@ class Engine:
                 return
             answers = dict((enr.get("vars") or {}).get("answers", {}))
             score = int(data["score"])
-            category = nps_category(score) if step.survey == "nps" else csat_category(score)
+            category = survey_category(step.survey, score)
             answers[step.id] = {
                 "score": score,
                 "category": category,
@@ -544,7 +543,7 @@ class Engine:
                 "step": step_id,
                 "kind": kind,
                 "score": score,
-                "category": nps_category(score) if kind == "nps" else csat_category(score),
+                "category": survey_category(kind, score),
                 "comment": data.get("comment"),
                 "answered_at": event["occurred_at"],
             }
@@ -1011,7 +1010,6 @@ class Engine:
             now=at,
             journey={"id": plan.journey, "name": plan.name},
         )
-        ctx["variant"] = vars_.get("variants", {})
         out = decide.run_step(
             plan,
             step,
