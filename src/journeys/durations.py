@@ -72,10 +72,15 @@ def parse_time_of_day(text: str) -> int:
 
 
 def format_duration(seconds: int) -> str:
-    """Render seconds in the largest exact unit (``86400`` → ``1d``), for diagrams and reports."""
-    for unit, size in (("w", 604800), ("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds % size == 0:
-            return f"{seconds // size}{unit}"
+    """Seconds as a marketer writes them: ``24h``, ``48h``, ``3d``, ``7d``, ``2w``, ``90m``."""
+    if seconds % 604800 == 0 and seconds >= 14 * 86400:
+        return f"{seconds // 604800}w"
+    if seconds % 86400 == 0 and seconds >= 3 * 86400:
+        return f"{seconds // 86400}d"
+    if seconds % 3600 == 0:
+        return f"{seconds // 3600}h"
+    if seconds % 60 == 0:
+        return f"{seconds // 60}m"
     return f"{seconds}s"
 
 

@@ -19,8 +19,6 @@ END = "end"
 STAGES: tuple[str, ...] = ("awareness", "consideration", "purchase", "loyalty", "advocacy")
 """Lifecycle stages, in order."""
 
-NPS_CATEGORIES = {"promoter": (9, 10), "passive": (7, 8), "detractor": (0, 6)}
-
 
 # --------------------------------------------------------------------------- triggers
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 
 from journeys.durations import parse_duration, parse_time_of_day
 from journeys.plan import (
     END,
+    MESSAGE_STEPS,
     STAGES,
     BranchCase,
     BranchStep,
@@ -139,20 +141,9 @@ def compile_step(spec: StepSpec, following: str) -> Step:
     return GotoStep(id=spec.id, next=spec.goto)
 
 
-def templates_used(steps: list[StepSpec]) -> tuple[str, ...]:
-    """Template names used by ``steps``, in order of first use."""
-    names: list[str] = []
-    for spec in steps:
-        name = None
-        if isinstance(spec, SendSpec):
-            name = spec.send.template
-        elif isinstance(spec, SurveySpec):
-            name = spec.survey.template
-        elif isinstance(spec, NotifySpec):
-            name = spec.notify.template
-        if name and name not in names:
-            names.append(name)
-    return tuple(names)
+def templates_used(steps: Sequence[Step]) -> tuple[str, ...]:
+    """Template names used by compiled ``steps``, in order of first use."""
+    return tuple(dict.fromkeys(s.template for s in steps if isinstance(s, MESSAGE_STEPS)))
 
 
 def plan_version(raw: bytes, templates: TemplateStore | None, names: tuple[str, ...]) -> str:
@@ -183,7 +174,7 @@ def compile_journey(
     compiled = tuple(
         compile_step(spec, ids[i + 1] if i + 1 < len(ids) else END) for i, spec in enumerate(steps)
     )
-    names = templates_used(steps)
+    names = templates_used(compiled)
     goal = None
     if head.goal is not None:
         within = parse_duration(head.goal.within) if head.goal.within else None

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from journeys.durations import format_time_of_day
+from journeys.durations import format_duration, format_time_of_day
 from journeys.plan import (
     END,
     BranchStep,
@@ -31,19 +31,6 @@ Shape = Literal["trigger", "box", "wait", "diamond", "exit", "end"]
 TRIGGER_ID = "__trigger__"
 END_ID = "__end__"
 MAX_LABEL = 38
-
-
-def format_duration(seconds: int) -> str:
-    """Seconds as a marketer writes them: ``24h``, ``48h``, ``3d``, ``7d``, ``2w``, ``90m``."""
-    if seconds % 604800 == 0 and seconds >= 14 * 86400:
-        return f"{seconds // 604800}w"
-    if seconds % 86400 == 0 and seconds >= 3 * 86400:
-        return f"{seconds // 86400}d"
-    if seconds % 3600 == 0:
-        return f"{seconds // 3600}h"
-    if seconds % 60 == 0:
-        return f"{seconds // 60}m"
-    return f"{seconds}s"
 
 
 def shorten(text: str, limit: int = MAX_LABEL) -> str:
