@@ -40,3 +40,26 @@ def write_template(
     """Create ``folder/name`` with a subject in front matter."""
     folder.mkdir(parents=True, exist_ok=True)
     (folder / name).write_text(f'---\nsubject: "Hello"\n---\n{body}\n', encoding="utf-8")
+
+
+def test_template_errors_name_the_file_and_line_of_the_part_they_are_in(tmp_path: Path) -> None:
+    """A syntax error in the .txt part is in the .txt file; one in the subject is on the
+    subject's line, wherever it sits in the front matter; one in the body is on its line."""
+    from journeys.templates import TemplateError
+
+    (tmp_path / "a.html").write_text("---\nsubject: ok\n---\n<p>fine</p>\n", encoding="utf-8")
+    (tmp_path / "a.txt").write_text("line one\n{{ x \n", encoding="utf-8")
+    (tmp_path / "b.html").write_text(
+        '---\n# a note\nsubject: "{{ oops"\n---\n<p>x</p>\n', encoding="utf-8"
+    )
+    (tmp_path / "c.html").write_text(
+        "---\nsubject: s\n---\n<p>1</p>\n<p>{% if %}</p>\n", encoding="utf-8"
+    )
+    found = {}
+    for name in "abc":
+        try:
+            TemplateStore(tmp_path).compile(name)
+        except TemplateError as exc:
+            assert exc.path is not None
+            found[name] = (exc.path.name, exc.line)
+    assert found == {"a": ("a.txt", 2), "b": ("b.html", 3), "c": ("c.html", 5)}

@@ -35,7 +35,8 @@ _BLANKS = re.compile(r"\n\s*\n+")
 
 @dataclass(frozen=True)
 class TemplateSource:
-    """One template file, split into its parts. ``body_line`` is the file line of the body."""
+    """One template file, split into its parts. ``body_line`` and ``subject_line`` are the file
+    lines where the body and the subject start; ``text_path`` is the ``.txt`` part's file."""
 
     name: str
     locale: str
@@ -44,6 +45,8 @@ class TemplateSource:
     html: str
     text: str | None
     body_line: int
+    subject_line: int = 2
+    text_path: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -114,6 +117,20 @@ def locale_chain(locale: str | None) -> list[str]:
     return chain
 
 
+def _compile_part(env: Any, text: str, path: Path, first_line: int) -> Template:
+    """One part of a template file; errors carry the file and line they are on."""
+    reason = check_sandbox(text)
+    if reason:
+        raise TemplateError(reason, path, first_line)
+    try:
+        return env.from_string(text)
+    except TemplateSyntaxError as exc:
+        line = first_line + (exc.lineno or 1) - 1
+        raise TemplateError(exc.message or str(exc), path, line) from None
+    except RecursionError:
+        raise TemplateError("nested too deeply", path, first_line) from None
+
+
 class TemplateStore:
     """The templates of one directory, read lazily and compiled once per (name, locale)."""
 
@@ -158,7 +175,7 @@ class TemplateStore:
         if path is None:
             raise TemplateError(f"template {name!r} ({locale or 'default'}) does not exist")
         raw = path.read_text(encoding="utf-8")
-        subject, body, body_line = "", raw, 1
+        subject, body, body_line, subject_line = "", raw, 1, 2
         if raw.startswith("---"):
             end = raw.find("\n---", 3)
             if end < 0:
@@ -171,6 +188,9 @@ class TemplateStore:
             if not isinstance(meta, dict):
                 raise TemplateError("front matter must be 'subject: …'", path, 2)
             subject = str(meta.get("subject", ""))
+            found = re.search(r"^subject\s*:", raw[:end], re.MULTILINE)
+            if found:
+                subject_line = raw[: found.start()].count("\n") + 1
             rest = raw[end + 4 :]
             body_line = raw[: end + 4].count("\n") + 1
             if rest.startswith("\n"):
@@ -179,7 +199,17 @@ class TemplateStore:
             body = rest
         text_path = path.with_suffix(".txt")
         text = text_path.read_text(encoding="utf-8") if text_path.exists() else None
-        return TemplateSource(name, locale, path, subject, body, text, body_line)
+        return TemplateSource(
+            name,
+            locale,
+            path,
+            subject,
+            body,
+            text,
+            body_line,
+            subject_line,
+            text_path if text is not None else None,
+        )
 
     def compile(self, name: str, locale: str = "") -> CompiledTemplate:
         """Compile (once) the exact ``(name, locale)`` file."""
@@ -188,20 +218,16 @@ class TemplateStore:
         if cached is not None:
             return cached
         src = self.read(name, locale)
-        for part, line in ((src.subject, 2), (src.html, src.body_line), (src.text or "", 1)):
-            reason = check_sandbox(part)
-            if reason:
-                raise TemplateError(reason, src.path, line)
-        try:
-            compiled = CompiledTemplate(
-                source=src,
-                subject=ENV.from_string(src.subject),
-                html=HTML_ENV.from_string(src.html),
-                text=ENV.from_string(src.text) if src.text is not None else None,
-            )
-        except TemplateSyntaxError as exc:
-            line = (exc.lineno or 1) + (src.body_line - 1 if exc.source == src.html else 0)
-            raise TemplateError(exc.message or str(exc), src.path, line) from None
+        compiled = CompiledTemplate(
+            source=src,
+            subject=_compile_part(ENV, src.subject, src.path, src.subject_line),
+            html=_compile_part(HTML_ENV, src.html, src.path, src.body_line),
+            text=(
+                _compile_part(ENV, src.text, src.text_path or src.path, 1)
+                if src.text is not None
+                else None
+            ),
+        )
         self._compiled[key] = compiled
         return compiled
 
