@@ -772,3 +772,38 @@ def test_a_channel_that_raises_does_not_resend_what_other_channels_sent(
     s.dispatch()
     assert len(email.sent) == 3  # never twice
     assert {m["status"] for m in messages(s)} == {"sent"}
+
+
+def test_a_date_trigger_on_an_attribute_fires_in_each_customers_zone(
+    tmp_path: Path, db_url: str
+) -> None:
+    """``date: customer.renewal_date`` (an attribute, not the indexed birthday): local 10:00,
+    once, in every customer's own zone, in one pass over the customers per sweep."""
+    spec = """
+    journey: renewal
+    name: Renewal
+    trigger: {date: customer.renewal_date, at: "10:00"}
+    steps:
+      - id: remind
+        send: {template: hello}
+    """
+    s = open_service(write_project(tmp_path, {"renewal": spec}), db_url, start=utc(2027, 3, 1))
+    s.import_customers(
+        [
+            {"id": "utc", "email": "u@x.io", "timezone": "UTC", "renewal_date": "2024-03-05"},
+            {
+                "id": "seoul",
+                "email": "s@x.io",
+                "timezone": "Asia/Seoul",
+                "renewal_date": "2025-03-05",
+            },
+            {"id": "other", "email": "o@x.io", "timezone": "UTC", "renewal_date": "2024-03-06"},
+            {"id": "none", "email": "n@x.io", "timezone": "UTC"},
+        ]
+    )
+    run_until(s, utc(2027, 3, 6, 12))
+    assert sorted((m["customer_id"], m["due_at"]) for m in messages(s)) == [
+        ("other", utc(2027, 3, 6, 10)),
+        ("seoul", utc(2027, 3, 5, 1)),  # 10:00 in Seoul
+        ("utc", utc(2027, 3, 5, 10)),
+    ]

@@ -724,33 +724,43 @@ class Engine:
             batch = _Batch()
             candidates: list[tuple[dict[str, Any], datetime, Any]] = []
             default_tz = plan.timezone or self.settings.timezone
+            # (zone, MM-DD) → the day and instant it fires, for every fire in the window.
+            fires: dict[tuple[str | None, str], tuple[Any, datetime]] = {}
             for tz_name in self._timezones(conn):
                 tz = zone(tz_name, default_tz)
                 for day, instant in fire_instants(
                     tz, trigger.at_minutes, trigger.offset_seconds, since, now
                 ):
                     keys = month_days_on(day, self.settings.feb29)
-                    if trigger.field == "birthday":
+                    if trigger.field == "birthday":  # indexed: one query per zone and day
                         rows = repo.customers_with_birthday(conn, tz_name, keys)
+                        candidates.extend((row, instant, day) for row in rows)
                     else:
-                        rows = self._customers_with_date_attr(conn, trigger.field, tz_name, keys)
-                    candidates.extend((row, instant, day) for row in rows)
+                        fires.update({(tz_name, key): (day, instant) for key in keys})
+            if fires:
+                candidates += self._customers_with_date_attr(conn, trigger.field, fires)
             enrolled = self._enroll_many(conn, plan, candidates, batch, kind="date")
             self._write(conn, batch, now)
             repo.set_state(conn, f"trigger:{plan.journey}", now)
         return enrolled
 
+    @staticmethod
     def _customers_with_date_attr(
-        self, conn: Connection, field_name: str, tz_name: str | None, keys: list[str]
-    ) -> list[dict[str, Any]]:
+        conn: Connection,
+        field_name: str,
+        fires: dict[tuple[str | None, str], tuple[Any, datetime]],
+    ) -> list[tuple[dict[str, Any], datetime, Any]]:
+        """Customers whose date ``field_name`` (an attribute, not indexed) falls on a fire of
+        ``fires``, keyed by (zone, MM-DD): one pass over the customers per sweep."""
         found = []
         for chunk in repo.iter_customers(conn):
             for row in chunk:
                 value = str(
                     (row.get("attributes") or {}).get(field_name) or row.get(field_name) or ""
                 )
-                if row.get("timezone") == tz_name and value[5:10] in keys:
-                    found.append(row)
+                fire = fires.get((row.get("timezone"), value[5:10]))
+                if fire is not None:
+                    found.append((row, fire[1], fire[0]))
         return found
 
     @retry_conflicts
