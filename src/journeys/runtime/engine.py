@@ -944,44 +944,55 @@ class Engine:
 
     @retry_conflicts
     def _advance_batch(self, journey: str | None, report: StepReport) -> int:
+        """One batch of due enrollments at any step, each run on while it stays due."""
         now = self.clock.now()
-        counts: dict[tuple[str, str], int] = defaultdict(int)
         with self.db.begin() as conn:
             rows = repo.claim_due_any(conn, journey, now, self.batch_size)
-            if not rows:
-                return 0
-            batch = _Batch()
-            people = repo.load_customers(conn, {r["customer_id"] for r in rows}, lock=True)
-            for enr in rows:
-                for _ in range(self.MAX_STEPS_PER_BATCH):
-                    counts[(enr["journey"], enr["step"])] += 1
-                    self._advance_one(conn, enr, people, batch)
-                    wake = enr.get("wake_at")
-                    if enr.get("status") != decide.ACTIVE or wake is None or wake > now:
-                        break
-            self._write(conn, batch, now)
-        for (j, s), n in counts.items():
-            report.add(j, s, n)
+            self._run_claimed(conn, rows, now, report, chain=True)
         return len(rows)
 
-    @retry_conflicts
     def advance_step(self, journey: str, step: str, limit: int | None = None) -> int:
         """Run ``step`` of ``journey`` for one batch of due enrollments; returns how many."""
         if self.set_based:
             moved = self._advance_set(StepReport(), journey=journey, step=step, limit=limit)
             if moved:
                 return moved
+        return self._advance_step_batch(journey, step, limit or self.batch_size)
+
+    @retry_conflicts
+    def _advance_step_batch(self, journey: str, step: str, limit: int) -> int:
         now = self.clock.now()
         with self.db.begin() as conn:
-            rows = repo.claim_due(conn, journey, step, now, limit or self.batch_size)
-            if not rows:
-                return 0
-            batch = _Batch()
-            people = repo.load_customers(conn, {r["customer_id"] for r in rows}, lock=True)
-            for enr in rows:
-                self._advance_one(conn, enr, people, batch)
-            self._write(conn, batch, now)
+            rows = repo.claim_due(conn, journey, step, now, limit)
+            self._run_claimed(conn, rows, now, StepReport(), chain=False)
         return len(rows)
+
+    def _run_claimed(
+        self,
+        conn: Connection,
+        rows: list[dict[str, Any]],
+        now: datetime,
+        report: StepReport,
+        *,
+        chain: bool,
+    ) -> None:
+        """Run claimed enrollments in the caller's transaction: one step each, or (``chain``)
+        every step that falls due while they run, each at its own wake time."""
+        if not rows:
+            return
+        counts: dict[tuple[str, str], int] = defaultdict(int)
+        batch = _Batch()
+        people = repo.load_customers(conn, {r["customer_id"] for r in rows}, lock=True)
+        for enr in rows:
+            for _ in range(self.MAX_STEPS_PER_BATCH if chain else 1):
+                counts[(enr["journey"], enr["step"])] += 1
+                self._advance_one(conn, enr, people, batch)
+                wake = enr.get("wake_at")
+                if enr.get("status") != decide.ACTIVE or wake is None or wake > now:
+                    break
+        self._write(conn, batch, now)
+        for (j, s), n in counts.items():
+            report.add(j, s, n)
 
     def _advance_one(
         self,

@@ -111,13 +111,6 @@ def _executemany(conn: Connection, name: str, stmt: Any, rows: Sequence[Mapping[
     conn.exec_driver_sql(plan[0], params)
 
 
-def _locking(conn: Connection, stmt: Any) -> Any:
-    """``FOR UPDATE SKIP LOCKED`` on PostgreSQL (SQLite has one writer and ignores it)."""
-    if conn.dialect.name == "postgresql":
-        return stmt.with_for_update(skip_locked=True)
-    return stmt
-
-
 # --------------------------------------------------------------------------- customers
 
 
@@ -459,18 +452,7 @@ def claim_due(
     conn: Connection, journey: str, step: str, now: datetime, limit: int
 ) -> list[dict[str, Any]]:
     """Due enrollments at one step, oldest first; PostgreSQL workers skip each other's rows."""
-    stmt = (
-        select(enrollments)
-        .where(
-            enrollments.c.status == "active",
-            enrollments.c.journey == journey,
-            enrollments.c.step == step,
-            enrollments.c.wake_at <= now,
-        )
-        .order_by(enrollments.c.wake_at, enrollments.c.id)
-        .limit(limit)
-    )
-    return _dicts(conn.execute(_locking(conn, stmt)))
+    return _claim(conn, _DUE_AT, _DUE_AT_PG, now=now, limit=limit, journey=journey, step=step)
 
 
 def claim_due_any(
@@ -492,6 +474,8 @@ _DUE_ANY = (
 _DUE_ANY_PG = _DUE_ANY.with_for_update(skip_locked=True)
 _DUE_IN = _DUE_ANY.where(enrollments.c.journey == bindparam("journey"))
 _DUE_IN_PG = _DUE_IN.with_for_update(skip_locked=True)
+_DUE_AT = _DUE_IN.where(enrollments.c.step == bindparam("step"))
+_DUE_AT_PG = _DUE_AT.with_for_update(skip_locked=True)
 
 
 def due_steps(conn: Connection, now: datetime, journey: str | None = None) -> list[tuple[str, str]]:
