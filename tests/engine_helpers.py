@@ -75,18 +75,8 @@ def open_service(project: Project, url: str, start: datetime = T0) -> JourneySer
 
 
 def run_until(service: JourneyService, until: datetime) -> None:
-    """Step virtual time through every scheduled instant up to ``until``."""
-    clock = service.clock
-    assert isinstance(clock, VirtualClock)
-    while True:
-        service.tick()
-        upcoming = service.next_event_time()
-        if upcoming is None or upcoming > until:
-            break
-        clock.set(upcoming)
-    if clock.now() < until:
-        clock.set(until)
-        service.tick()
+    """Step virtual time through every scheduled instant up to ``until`` (dispatching all)."""
+    service.run_until(until, dispatch_all=True)
 
 
 def event(eid: str, etype: str, cid: str, at: str, **data: Any) -> dict[str, Any]:

@@ -92,15 +92,12 @@ def run_demo(
         until = DEMO_START + timedelta(days=days)
         rng = random.Random(seed)
         answered = [0]
-        steps = 0
-        while True:
-            if service.tick(dispatch_all=False).get("dispatched"):
+
+        def answer(totals: dict[str, int]) -> None:
+            if totals.get("dispatched"):
                 _answer_surveys(service, rng, answered)
-            steps += 1
-            upcoming = service.next_event_time()
-            if upcoming is None or upcoming > until:
-                break
-            clock.set(upcoming)
+
+        steps = service.run_until(until, on_tick=answer)
         say(f"ran {len(project.plans)} journeys through {steps} instants up to {iso(until)}")
         samples = _write_samples(service, out_dir / "samples")
         _save_database(db, database)

@@ -13,7 +13,7 @@ import json
 import logging
 import os
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -23,7 +23,7 @@ from sqlalchemy import Engine
 
 from journeys.channels.base import ChannelError, ChannelRegistry, OutboundMessage, SendResult
 from journeys.channels.console import ConsoleChannel
-from journeys.clock import Clock, SystemClock
+from journeys.clock import Clock, SystemClock, VirtualClock
 from journeys.runtime.engine import Engine as JourneyEngine
 from journeys.runtime.engine import StepReport, iter_chunks, quiesce
 from journeys.runtime.records import (
@@ -383,6 +383,38 @@ class JourneyService:
     def next_event_time(self) -> datetime | None:
         """When something is next scheduled to happen (virtual-time stepping)."""
         return self.engine.next_event_time()
+
+    def run_until(
+        self,
+        until: datetime,
+        *,
+        dispatch_all: bool = False,
+        on_tick: Callable[[dict[str, int]], None] | None = None,
+        max_steps: int = 1_000_000,
+    ) -> int:
+        """Virtual time: tick now, then at every instant something is scheduled, up to and at
+        ``until``; returns the number of ticks. ``on_tick`` sees each tick's totals. The clock
+        must be a :class:`~journeys.clock.VirtualClock` (simulate, demo, tests)."""
+        clock = self.clock
+        if not isinstance(clock, VirtualClock):
+            raise TypeError("run_until steps a VirtualClock; a real clock ticks with `run`")
+        ticks = 0
+        while ticks < max_steps:
+            totals = self.tick(dispatch_all=dispatch_all)
+            ticks += 1
+            if on_tick is not None:
+                on_tick(totals)
+            upcoming = self.next_event_time()
+            if upcoming is None or upcoming > until:
+                break
+            clock.set(upcoming)
+        if clock.now() < until:
+            clock.set(until)
+            totals = self.tick(dispatch_all=dispatch_all)
+            ticks += 1
+            if on_tick is not None:
+                on_tick(totals)
+        return ticks
 
 
 def _result(

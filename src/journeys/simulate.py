@@ -89,12 +89,7 @@ def simulate(
         result.customer_report = service.import_customers(customer_records)
         result.event_report = service.ingest(event_records, source="simulation")
         service.engine.start_cursors(start)
-        for _ in range(max_steps):
-            service.tick(dispatch_all=False)
-            upcoming = service.next_event_time()
-            if upcoming is None or upcoming > until:
-                break
-            clock.set(upcoming)
+        service.run_until(until, max_steps=max_steps)
         _collect(service, result)
         return result
     finally:
