@@ -9,9 +9,8 @@ from typing import Any
 
 from sqlalchemy import select
 
-from journeys.channels.base import ChannelRegistry
 from journeys.clock import VirtualClock
-from journeys.service import STANDARD_CHANNELS, JourneyService
+from journeys.service import JourneyService, default_channels
 from journeys.simulate import NullChannel
 from journeys.spec import Project, load_project
 from journeys.store import db as store_db
@@ -68,7 +67,7 @@ def open_service(project: Project, url: str, start: datetime = T0) -> JourneySer
     """A service on a migrated store at ``url`` with a virtual clock at ``start``."""
     db = store_db.open_store(url)
     clock = VirtualClock(start)
-    channels = ChannelRegistry({n: NullChannel() for n in STANDARD_CHANNELS})
+    channels = default_channels(NullChannel())
     service = JourneyService(db, project, clock=clock, channels=channels)
     service.engine.start_cursors(start)
     return service

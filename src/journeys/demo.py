@@ -18,12 +18,11 @@ from typing import Any
 
 from sqlalchemy import Engine, select
 
-from journeys.channels.base import ChannelRegistry
 from journeys.channels.file import FileChannel
 from journeys.clock import VirtualClock, iso
 from journeys.report import build_report, render_report
 from journeys.sampledata import generate_customers, generate_events
-from journeys.service import STANDARD_CHANNELS, JourneyService
+from journeys.service import JourneyService, default_channels
 from journeys.spec import load_project
 from journeys.store import db as store_db
 from journeys.store.tables import outbox
@@ -79,7 +78,7 @@ def run_demo(
     # depend on the disk; the finished database is saved to a file at the end.
     db = store_db.open_store("sqlite:///:memory:")
     file_channel = FileChannel(messages_file)
-    channels = ChannelRegistry({name: file_channel for name in STANDARD_CHANNELS})
+    channels = default_channels(file_channel)
     service = JourneyService(db, project, clock=clock, channels=channels)
     try:
         people = generate_customers(customers, seed=seed)

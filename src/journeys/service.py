@@ -21,7 +21,13 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from journeys.channels.base import ChannelError, ChannelRegistry, OutboundMessage, SendResult
+from journeys.channels.base import (
+    Channel,
+    ChannelError,
+    ChannelRegistry,
+    OutboundMessage,
+    SendResult,
+)
 from journeys.channels.console import ConsoleChannel
 from journeys.clock import Clock, SystemClock, VirtualClock
 from journeys.runtime.engine import Engine as JourneyEngine
@@ -33,19 +39,22 @@ from journeys.runtime.records import (
     normalise_event,
 )
 from journeys.spec import Project, load_project
+from journeys.spec.models import CHANNELS
 from journeys.store import db as store_db
 from journeys.store import repository as repo
 
 log = logging.getLogger("journeys.service")
 
 INGEST_CHUNK = 5000
-STANDARD_CHANNELS = ("email", "sms", "push", "webhook", "console")
+STANDARD_CHANNELS = CHANNELS
+"""The channel names journeys can use (the language's ``channel:`` values)."""
 
 
-def default_channels() -> ChannelRegistry:
-    """Every standard channel name on the console (real providers are configured on top)."""
-    console = ConsoleChannel()
-    return ChannelRegistry({name: console for name in STANDARD_CHANNELS})
+def default_channels(channel: Channel | None = None) -> ChannelRegistry:
+    """Every standard channel name on ``channel`` (default: the console); real providers are
+    configured on top."""
+    channel = channel if channel is not None else ConsoleChannel()
+    return ChannelRegistry(dict.fromkeys(STANDARD_CHANNELS, channel))
 
 
 class ProjectInvalid(Exception):

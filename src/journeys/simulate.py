@@ -14,9 +14,9 @@ from typing import Any
 
 from sqlalchemy import select
 
-from journeys.channels.base import ChannelError, ChannelRegistry, OutboundMessage, SendResult
+from journeys.channels.base import ChannelError, OutboundMessage, SendResult
 from journeys.clock import VirtualClock, iso
-from journeys.service import STANDARD_CHANNELS, JourneyService, RecordReport
+from journeys.service import JourneyService, RecordReport, default_channels
 from journeys.spec import Project
 from journeys.store import db as store_db
 from journeys.store.tables import customers, enrollments, outbox
@@ -83,7 +83,7 @@ def simulate(
             db,
             project,
             clock=clock,
-            channels=ChannelRegistry({n: NullChannel() for n in STANDARD_CHANNELS}),
+            channels=default_channels(NullChannel()),
         )
         result = SimulationResult()
         result.customer_report = service.import_customers(customer_records)

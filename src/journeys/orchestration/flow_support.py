@@ -76,12 +76,11 @@ def channels_from_env() -> ChannelRegistry | None:
     path = os.environ.get(ENV_MESSAGES_FILE)
     if not path:
         return None
-    from journeys.channels.base import ChannelRegistry
     from journeys.channels.file import FileChannel
-    from journeys.service import STANDARD_CHANNELS
+    from journeys.service import default_channels
 
     channel = FileChannel(path)
-    return ChannelRegistry({name: channel for name in STANDARD_CHANNELS})
+    return default_channels(channel)
 
 
 def open_service_from_env() -> JourneyService:

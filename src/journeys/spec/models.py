@@ -9,7 +9,7 @@ not hide the problems of the others.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag
 
@@ -30,7 +30,8 @@ from journeys.spec.types import (
 
 Stage = Literal["awareness", "consideration", "purchase", "loyalty", "advocacy"]
 Channel = Literal["email", "sms", "push", "webhook", "console"]
-CHANNELS: tuple[str, ...] = ("email", "sms", "push", "webhook", "console")
+CHANNELS: tuple[str, ...] = get_args(Channel)
+"""The channel names a step may use (``channel:``)."""
 
 
 class _Model(BaseModel):
