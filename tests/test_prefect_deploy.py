@@ -421,3 +421,16 @@ def test_pull_reads_crm_events_back_with_a_cursor(prefect_api: str) -> None:
     # The cursor only moves forward.
     pe.write_cursor(cursor - timedelta(hours=1))
     assert pe.read_cursor() == cursor
+
+
+def test_job_environment_paths_for_a_checkout_and_for_a_git_source(tmp_path: Path) -> None:
+    specs, templates = tmp_path / "journey_specs", tmp_path / "templates"
+    assert pd.job_environment(specs, templates, tmp_path) == {
+        "JOURNEYS_SPECS": "journey_specs",
+        "JOURNEYS_TEMPLATES": "templates",
+    }
+    outside = pd.job_environment(Path("/srv/specs"), None, tmp_path)
+    assert outside == {"JOURNEYS_SPECS": "/srv/specs"}
+    # A git URL: the flow runs in that checkout, the paths are relative to it as given.
+    git = pd.job_environment(Path("journey_specs"), None, "https://example.com/acme/j.git")
+    assert git == {"JOURNEYS_SPECS": "journey_specs"}

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 import typer
 
 from journeys.cli import app
+from journeys.orchestration.prefect_deploy import DEFAULT_SETTLE_SECONDS, DEFAULT_WINDOW_SECONDS
 
 if TYPE_CHECKING:
     from journeys.plan import Plan
@@ -54,13 +55,13 @@ def deploy(
         help="Directory or git URL holding flows/journey_flows.py (default: this checkout).",
     ),
     window: int = typer.Option(
-        10,
+        DEFAULT_WINDOW_SECONDS,
         "--window",
         min=1,
         help="Coalescing window (seconds): at most one event-triggered run per journey per window.",
     ),
     settle: int = typer.Option(
-        6,
+        DEFAULT_SETTLE_SECONDS,
         "--settle",
         min=0,
         help="Extra seconds before a triggered run starts, so the server has stored the events.",
@@ -104,13 +105,11 @@ def deploy(
         pd.serve_deployments(deployments, source=source, environment=environment)
         return
 
-    if source is None or Path(source).is_dir():
-        root = Path(source) if source else pd.find_project_root()
-        env = pd.job_environment(specs_path, templates, root)
-    else:  # a git URL: the flow runs in the checkout, so the paths are taken as relative to it
-        env = {ENV_SPECS: specs_path.as_posix()}
-        if templates is not None:
-            env[ENV_TEMPLATES] = templates.as_posix()
+    try:
+        env = pd.job_environment(specs_path, templates, source or pd.find_project_root())
+    except FileNotFoundError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
     ids = pd.register_deployments(
         deployments, work_pool=work_pool, source=source, job_variables={"env": env}
     )

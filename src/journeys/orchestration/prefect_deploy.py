@@ -329,9 +329,20 @@ def _environment_path(path: Path, root: Path) -> str:
 
 
 def job_environment(
-    specs_path: Path | None, templates_path: Path | None, root: Path
+    specs_path: Path | None, templates_path: Path | None, root: Path | str
 ) -> dict[str, str]:
-    """Environment variables for flow runs (paths only: the database URL stays with workers)."""
+    """Environment variables for flow runs (paths only: the database URL stays with workers).
+
+    ``root`` is the flows' source: a directory (paths inside it become relative to it), or a
+    git URL (the flow runs in that checkout, so the paths are taken as relative to it).
+    """
+    if isinstance(root, str) and not Path(root).is_dir():
+        return {
+            key: path.as_posix()
+            for key, path in ((ENV_SPECS, specs_path), (ENV_TEMPLATES, templates_path))
+            if path is not None
+        }
+    root = Path(root)
     env: dict[str, str] = {}
     if specs_path is not None:
         env[ENV_SPECS] = _environment_path(specs_path, root)
