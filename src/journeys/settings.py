@@ -20,8 +20,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 DEFAULT_TEAMS: dict[str, dict[str, str]] = {
     "support": {"channel": "console"},
     "sales": {"channel": "console"},
@@ -77,10 +75,3 @@ def find_settings_file(start: Path) -> Path | None:
     return None
 
 
-def load_settings(start: Path | None = None) -> Settings:
-    """Read the nearest ``journeys.yaml`` above ``start`` (default cwd); defaults if none."""
-    path = find_settings_file(start or Path.cwd())
-    if path is None:
-        return Settings()
-    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    return Settings.from_dict(data, path)
