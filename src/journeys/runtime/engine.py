@@ -277,12 +277,12 @@ class Engine:
         for enr in repo.active_enrollments(conn, ids):  # locks enrollments, then customers
             active[enr["customer_id"]].append(enr)
         people = repo.load_customers(conn, ids, lock=True)
-        trigger_journeys = {
-            p.journey for t in {r["type"] for r in rows} for p in self._by_event.get(t, [])
-        }
-        trigger_journeys |= {p.journey for ps in self._by_stage.values() for p in ps}
+        types = {r["type"] for r in rows}
+        trigger_journeys = {p.journey for t in types for p in self._by_event.get(t, [])}
+        if STAGE_ENTERED in types:  # stage changes made here are matched in a later batch
+            trigger_journeys |= {p.journey for ps in self._by_stage.values() for p in ps}
         batch.past = repo.enrollment_history(conn, ids, trigger_journeys)
-        goal_types = {r["type"] for r in rows} & set(self._goal_journeys)
+        goal_types = types & set(self._goal_journeys)
         if goal_types:
             names = {j for t in goal_types for j in self._goal_journeys[t]}
             for enr in repo.unconverted_enrollments(conn, ids, names):
