@@ -253,6 +253,20 @@ def test_inline_templates() -> None:
     assert codes(steps(body)) == ["bad-expression"]
 
 
+def test_inline_templates_use_only_names_they_can_see() -> None:
+    """A typo in a subject or a set value is caught before it renders as an empty string; a
+    subject may use the message's links, a set value may not."""
+    body = """\
+    - {id: a, send: {template: x, subject: "Hi {{ costumer.first_name }} {{ unsubscribe_url }}"}}
+    - {id: b, update: {set: {t: "{{ customer.tier }}-{{ unsubscribe_url }}"}}}
+    """
+    found = [(d.code, d.message) for d in check(steps(body))]
+    assert [code for code, _ in found] == ["unknown-name", "unknown-name"]
+    assert "'costumer'" in found[0][1] or '"costumer"' in found[0][1]
+    assert "did you mean" in found[0][1] and "customer" in found[0][1]
+    assert "unsubscribe_url" in found[1][1]
+
+
 def test_answers_must_name_a_survey() -> None:
     body = """\
     - id: ask

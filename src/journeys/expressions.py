@@ -131,11 +131,20 @@ def parse_expression(source: str) -> nodes.Template:
         raise ExpressionError(TOO_DEEP) from None
 
 
-def unknown_names(source: str) -> list[str]:
-    """Top-level names in ``source`` that an expression cannot see (typos like ``costumer``)."""
-    ast = parse_expression(source)
+def unknown_names(
+    source: str, *, template: bool = False, also: frozenset[str] = frozenset()
+) -> list[str]:
+    """Top-level names in ``source`` that an expression (or, ``template``, an inline template)
+    cannot see: typos like ``costumer``. ``also`` are further names the caller provides."""
+    if template:
+        try:
+            ast = ENV.parse(source)
+        except (TemplateSyntaxError, RecursionError):
+            return []  # reported as bad-expression by whoever compiles it
+    else:
+        ast = parse_expression(source)
     names = meta.find_undeclared_variables(ast)
-    allowed = EXPRESSION_ROOTS | set(ENV.globals)
+    allowed = EXPRESSION_ROOTS | set(ENV.globals) | also
     return sorted(n for n in names if n not in allowed)
 
 

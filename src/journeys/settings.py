@@ -73,5 +73,3 @@ def find_settings_file(start: Path) -> Path | None:
         if candidate.is_file():
             return candidate
     return None
-
-

@@ -21,6 +21,8 @@ from journeys.spec.yamlpos import Path_, YamlDoc
 
 VISIBLE = sorted(EXPRESSION_ROOTS | {"days_since"})
 """Names shown to marketers (Jinja's own globals such as ``range`` also work)."""
+MESSAGE_NAMES = frozenset({"unsubscribe_url", "survey_url"})
+"""What a message's templates see besides the expression names (runtime/render.py)."""
 
 
 def expression_problems(doc: YamlDoc, loc: Path_, source: str) -> list[Diagnostic]:
@@ -67,12 +69,20 @@ def template_text_problem(source: str) -> str | None:
 
 @journey_rule
 def inline_templates_compile(ctx: JourneyContext) -> Iterator[Diagnostic]:
-    """Subjects and ``{{ … }}`` values of update/emit compile in the sandbox."""
+    """Subjects and ``{{ … }}`` values of update/emit compile in the sandbox and use only
+    names they can see (a subject also sees the message's links)."""
     for loc, source in ctx.inline_template_sites():
         reason = template_text_problem(source)
         if reason:
             msg = f"template text {quote(source)} does not compile: {reason}"
             yield ctx.at(loc, msg, "bad-expression")
+            continue
+        also = MESSAGE_NAMES if "subject" in loc else frozenset()
+        visible = sorted(set(VISIBLE) | also)
+        for name in unknown_names(source, template=True, also=also):
+            msg = f"unknown name {quote(name)} in template text {quote(source)}"
+            msg += did_you_mean(name, visible) + valid_list(visible, "it can see")
+            yield ctx.at(loc, msg, "unknown-name")
 
 
 def answer_refs(source: str) -> list[str]:
