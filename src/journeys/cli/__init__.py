@@ -6,8 +6,13 @@ Each group of commands lives in its own module and registers itself on :data:`ap
 from __future__ import annotations
 
 import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
+
+if TYPE_CHECKING:
+    from journeys.spec import Project
 
 app = typer.Typer(
     name="journeys",
@@ -16,6 +21,20 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+
+def load_valid_project(specs: Path, templates: Path | None, *, doing: str = "") -> Project:
+    """The project at ``specs``; if it has errors, print every diagnostic to stderr (and
+    ``doing``, what was not done) and exit 1. Commands that need runnable journeys use it."""
+    from journeys.spec import load_project
+
+    project = load_project([specs], templates_dir=templates)
+    if not project.ok:
+        for diagnostic in project.diagnostics:
+            typer.echo(str(diagnostic), err=True)
+        typer.echo(f"error: the journey specs have errors{doing}", err=True)
+        raise typer.Exit(1)
+    return project
 
 
 def _register() -> None:

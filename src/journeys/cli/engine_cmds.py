@@ -13,7 +13,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from journeys.cli import app
+from journeys.cli import app, load_valid_project
 from journeys.clock import parse_instant
 
 err = Console(stderr=True, soft_wrap=True)  # no wrapping: tools parse file:line: lines
@@ -261,17 +261,6 @@ def _parse_time(value: str, name: str) -> datetime:
         ) from None
 
 
-def _load_project(specs: Path, templates: Path | None) -> Any:
-    from journeys.spec import load_project
-
-    project = load_project([specs], templates_dir=templates)
-    if not project.ok:
-        for d in project.diagnostics:
-            err.print(str(d), markup=False, highlight=False)
-        raise typer.Exit(1)
-    return project
-
-
 @app.command("simulate")
 def simulate_cmd(
     customers: Annotated[Path, typer.Option("--customers", help="Customers CSV or JSONL.")],
@@ -294,7 +283,7 @@ def simulate_cmd(
     t0, t1 = _parse_time(start, "--start"), _parse_time(until, "--until")
     if t1 <= t0:
         raise _fail("--until must be after --start")
-    project = _load_project(specs, templates)
+    project = load_valid_project(specs, templates)
     result = simulate(project, read_records(customers), read_records(events), start=t0, until=t1)
     bad = 0
     for path, report in ((customers, result.customer_report), (events, result.event_report)):
@@ -318,7 +307,7 @@ def test_cmd(
     """Run scenario files (default tests/scenarios) and report pass/fail with a diff."""
     from journeys.scenarios import ScenarioError, discover, load_scenarios, run_scenario
 
-    project = _load_project(specs, templates)
+    project = load_valid_project(specs, templates)
     files = discover(paths or [Path("tests/scenarios")])
     if not files:
         raise _fail("no scenario files found")
@@ -356,12 +345,9 @@ def report_cmd(
 ) -> None:
     """Funnels per journey, messages by template and status, customers by stage, NPS/CSAT."""
     from journeys.report import build_report, render_report
-    from journeys.spec import load_project
     from journeys.store import db as store_db
 
-    project = load_project([specs], templates_dir=templates)
-    if not project.ok:
-        raise _fail(f"{specs}: the journeys do not validate; run `journeys validate {specs}`")
+    project = load_valid_project(specs, templates)
     try:
         engine = store_db.open_store(database, existing=True)
     except store_db.StoreUnavailable as exc:
@@ -401,7 +387,7 @@ def demo_cmd(
     ] = False,
 ) -> None:
     """Every example journey on sample customers and days of events, in virtual time."""
-    _load_project(specs, templates)
+    load_valid_project(specs, templates)
     sizes = {k: v for k, v in (("customers", customers), ("days", days)) if v is not None}
     if prefect:
         from journeys.orchestration.demo_prefect import run_demo_prefect

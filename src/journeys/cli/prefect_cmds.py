@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from journeys.cli import app
+from journeys.cli import app, load_valid_project
 from journeys.orchestration.prefect_deploy import DEFAULT_SETTLE_SECONDS, DEFAULT_WINDOW_SECONDS
 
 if TYPE_CHECKING:
@@ -126,14 +126,7 @@ def deploy(
 
 def _load_plans(specs_path: Path, templates: Path | None) -> dict[str, Plan]:
     """Compiled plans of the project at ``specs_path``; exit 1 with every error if invalid."""
-    from journeys.spec import load_project
-
-    project = load_project([specs_path], templates_dir=templates)
-    if not project.ok:
-        for diagnostic in project.diagnostics:
-            typer.echo(str(diagnostic), err=True)
-        typer.echo("error: the journey specs have errors; nothing was deployed", err=True)
-        raise typer.Exit(1)
+    project = load_valid_project(specs_path, templates, doing="; nothing was deployed")
     if not project.plans:
         typer.echo(f"error: no journeys found in {specs_path}", err=True)
         raise typer.Exit(1)
