@@ -90,25 +90,35 @@ def _fast_params(binds: list[tuple[str, Any]], rows: Sequence[Mapping[str, Any]]
     return [tuple([row[n] if proc is None else proc(row[n]) for n, proc in binds]) for row in rows]
 
 
+def _fast_rows(
+    conn: Connection, name: str, stmt: Any, rows: Sequence[Mapping[str, Any]]
+) -> tuple[str, list[Any]] | None:
+    """On SQLite, the compiled SQL of ``stmt`` and one positional parameter tuple per row, for
+    the driver directly; None when SQLAlchemy's own path must run (another database, rows with
+    different keys, a statement that needs its parameter handling, a bad value: SQLAlchemy
+    then raises exactly what it always raised). ``name`` identifies the statement's shape."""
+    if conn.dialect.name != "sqlite" or not rows:
+        return None
+    first = rows[0].keys()
+    if not all(row.keys() == first for row in rows):
+        return None
+    plan = _fast_plan(conn, name, stmt, tuple(first))
+    if plan is None:
+        return None
+    try:
+        return plan[0], _fast_params(plan[1], rows)
+    except Exception:
+        return None
+
+
 def _executemany(conn: Connection, name: str, stmt: Any, rows: Sequence[Mapping[str, Any]]) -> None:
-    """``conn.execute(stmt, rows)`` for rows that all have the same keys; on SQLite the
-    parameters are built here and handed to the driver's executemany directly. ``name``
-    identifies the statement shape (the cache key of its compiled form)."""
-    plan = None
-    if conn.dialect.name == "sqlite" and len(rows) > 1:
-        first = rows[0].keys()
-        if all(row.keys() == first for row in rows):
-            plan = _fast_plan(conn, name, stmt, tuple(first))
-    params = None
-    if plan is not None:
-        try:
-            params = _fast_params(plan[1], rows)
-        except Exception:  # a bad value: let SQLAlchemy raise exactly what it always raised
-            params = None
-    if plan is None or params is None:
+    """``conn.execute(stmt, rows)`` for rows that all have the same keys, through
+    :func:`_fast_rows` where it can."""
+    fast = _fast_rows(conn, name, stmt, rows) if len(rows) > 1 else None
+    if fast is None:
         conn.execute(stmt, [dict(r) for r in rows])
-        return
-    conn.exec_driver_sql(plan[0], params)
+    else:
+        conn.exec_driver_sql(*fast)
 
 
 # --------------------------------------------------------------------------- customers
@@ -388,24 +398,17 @@ def insert_enrollments(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> l
         .returning(enrollments.c.id, enrollments.c.customer_id, enrollments.c.journey)
     )
     got: dict[tuple[str, str], int] = {}
-    plan = None
-    if conn.dialect.name == "sqlite":
-        first = rows[0].keys()
-        if all(row.keys() == first for row in rows):
-            plan = _fast_plan(conn, "insert_enrollments", stmt, tuple(first))
-    values = "(" + ", ".join("?" * len(plan[1])) + ")" if plan else ""
-    chunks: list[list[Any]] | None = None
-    if plan and plan[0].count(values) == 1:
-        per = max(1, min(1000, 30000 // len(plan[1])))
-        try:
-            chunks = [_fast_params(plan[1], rows[i : i + per]) for i in range(0, len(rows), per)]
-        except Exception:  # a bad value: let SQLAlchemy raise exactly what it always raised
-            chunks = None
-    if plan and chunks is not None:
-        # Many rows per INSERT … RETURNING, parameters built as in _executemany.
-        for chunk in chunks:
-            multi = plan[0].replace(values, ", ".join([values] * len(chunk)))
-            flat = tuple(value for params in chunk for value in params)
+    fast = _fast_rows(conn, "insert_enrollments", stmt, rows)
+    width = len(fast[1][0]) if fast else 0
+    values = "(" + ", ".join("?" * width) + ")"
+    if fast and fast[0].count(values) == 1:
+        # Many rows per INSERT … RETURNING (SQLite takes up to 32,766 parameters).
+        sql, params = fast
+        per = max(1, min(1000, 30000 // width))
+        for start in range(0, len(params), per):
+            chunk = params[start : start + per]
+            multi = sql.replace(values, ", ".join([values] * len(chunk)))
+            flat = tuple(value for row in chunk for value in row)
             for new_id, customer_id, journey in conn.exec_driver_sql(multi, flat):
                 got[(journey, customer_id)] = new_id
     else:
