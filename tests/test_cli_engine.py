@@ -105,22 +105,29 @@ def test_import_and_ingest_report_bad_records_by_line_and_keep_good_ones(tmp_pat
     assert data["stages"]["purchase"] == 1
 
 
-def test_simulate_prints_the_contract_and_leaves_no_database(tmp_path: Path) -> None:
-    customers, events = write_inputs(tmp_path)
-    result = journeys(
+def simulate(
+    cwd: Path, customers: Path, events: Path, *extra: str, start: str = "2026-03-02T00:00:00Z"
+) -> subprocess.CompletedProcess[str]:
+    """``journeys simulate`` on these files from ``start`` to 2026-03-06."""
+    return journeys(
         "simulate",
         "--customers",
         str(customers),
         "--events",
         str(events),
         "--start",
-        "2026-03-02T00:00:00Z",
+        start,
         "--until",
         "2026-03-06T00:00:00Z",
-        "--json",
+        *extra,
         *specs_args(),
-        cwd=tmp_path,
+        cwd=cwd,
     )
+
+
+def test_simulate_prints_the_contract_and_leaves_no_database(tmp_path: Path) -> None:
+    customers, events = write_inputs(tmp_path)
+    result = simulate(tmp_path, customers, events, "--json")
     # The inputs hold bad records: reported, the run goes on with the rest, exit status 1.
     assert result.returncode == 1, result.stderr
     data = json.loads(result.stdout)
@@ -132,38 +139,14 @@ def test_simulate_prints_the_contract_and_leaves_no_database(tmp_path: Path) -> 
     assert "events.jsonl:3: unknown customer 'ghost'" in result.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["customers.csv", "events.jsonl"]
 
-    text = journeys(
-        "simulate",
-        "--customers",
-        str(customers),
-        "--events",
-        str(events),
-        "--start",
-        "2026-03-02T00:00:00Z",
-        "--until",
-        "2026-03-06T00:00:00Z",
-        *specs_args(),
-        cwd=tmp_path,
-    )
+    text = simulate(tmp_path, customers, events)
     assert "abandoned-cart.remind" in text.stdout and "enters" in text.stdout
     assert text.returncode == 1
 
 
 def test_bad_times_and_missing_files_are_clear(tmp_path: Path) -> None:
     customers, events = write_inputs(tmp_path)
-    result = journeys(
-        "simulate",
-        "--customers",
-        str(customers),
-        "--events",
-        str(events),
-        "--start",
-        "yesterday",
-        "--until",
-        "2026-03-06T00:00:00Z",
-        *specs_args(),
-        cwd=tmp_path,
-    )
+    result = simulate(tmp_path, customers, events, start="yesterday")
     assert result.returncode == 1 and "--start 'yesterday' is not an ISO time" in result.stderr
     missing = journeys("ingest", "nope.jsonl", *specs_args(), cwd=tmp_path)
     assert missing.returncode == 1 and "nope.jsonl: no such file" in missing.stderr
