@@ -345,15 +345,20 @@ def test_wait_until_local_time_and_quiet_hours(tmp_path: Path, db_url: str) -> N
     service.close()
 
 
+def date_journey(journey: str, field: str, at: str) -> str:
+    """A journey that sends ``hello`` yearly on ``customer.<field>`` at local ``at``."""
+    return f"""
+journey: {journey}
+name: {journey}
+trigger: {{date: customer.{field}, at: "{at}"}}
+steps:
+  - id: greet
+    send: {{template: hello}}
+"""
+
+
 def test_birthday_local_9am_once_a_year_and_feb29(tmp_path: Path, db_url: str) -> None:
-    spec = """
-    journey: bday
-    name: Birthday
-    trigger: {date: customer.birthday, at: "09:00"}
-    steps:
-      - id: greet
-        send: {template: hello}
-    """
+    spec = date_journey("bday", "birthday", "09:00")
     service = open_service(write_project(tmp_path, {"bday": spec}), db_url, start=utc(2027, 2, 27))
     service.import_customers(
         [
@@ -691,14 +696,7 @@ def test_an_enrollment_that_ran_off_its_end_is_not_ended_again_in_the_same_batch
 def test_a_changed_time_zone_moves_the_birthday_sweep(tmp_path: Path, db_url: str) -> None:
     """Time zones are cached for the date sweep; a customer.updated that changes one must drop
     the cache, or a customer in a zone nobody else has is never swept."""
-    spec = """
-    journey: bday
-    name: Birthday
-    trigger: {date: customer.birthday, at: "09:00"}
-    steps:
-      - id: greet
-        send: {template: hello}
-    """
+    spec = date_journey("bday", "birthday", "09:00")
     s = open_service(write_project(tmp_path, {"bday": spec}), db_url, start=utc(2027, 3, 1))
     s.import_customers(
         [{"id": "c-1", "email": "a@x.io", "timezone": "UTC", "birthday": "1990-03-05"}]
@@ -779,14 +777,7 @@ def test_a_date_trigger_on_an_attribute_fires_in_each_customers_zone(
 ) -> None:
     """``date: customer.renewal_date`` (an attribute, not the indexed birthday): local 10:00,
     once, in every customer's own zone, in one pass over the customers per sweep."""
-    spec = """
-    journey: renewal
-    name: Renewal
-    trigger: {date: customer.renewal_date, at: "10:00"}
-    steps:
-      - id: remind
-        send: {template: hello}
-    """
+    spec = date_journey("renewal", "renewal_date", "10:00")
     s = open_service(write_project(tmp_path, {"renewal": spec}), db_url, start=utc(2027, 3, 1))
     s.import_customers(
         [
