@@ -58,7 +58,7 @@ import tempfile
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -270,20 +270,36 @@ def prefect_server(workdir: Path, database_url: str | None = None) -> Iterator[s
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
+
+    def healthy() -> bool:
+        with contextlib.suppress(httpx.HTTPError):
+            return httpx.get(f"{api_url}/health", timeout=1.0).status_code == 200
+        return False
+
     try:
-        deadline = time.monotonic() + STARTUP_SECONDS
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"prefect server exited:\n{_tail(log_path)}")
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{api_url}/health", timeout=1.0).status_code == 200:
-                    break
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"prefect server not up:\n{_tail(log_path)}")
-            time.sleep(0.25)
+        _wait_ready(proc, log_path, healthy, "prefect server", interval=0.25)
         yield api_url
     finally:
         stop_process_group(proc, signal.SIGTERM)
+
+
+def _wait_ready(
+    proc: subprocess.Popen[bytes],
+    log_path: Path,
+    ready: Callable[[], bool],
+    what: str,
+    *,
+    interval: float,
+) -> None:
+    """Poll ``ready`` until it holds; fail with the log's tail if ``proc`` exits or
+    :data:`STARTUP_SECONDS` pass."""
+    deadline = time.monotonic() + STARTUP_SECONDS
+    while not ready():
+        if proc.poll() is not None:
+            raise RuntimeError(f"{what} exited:\n{_tail(log_path)}")
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{what} not ready after {STARTUP_SECONDS} s:\n{_tail(log_path)}")
+        time.sleep(interval)
 
 
 @contextlib.contextmanager
@@ -329,18 +345,13 @@ def served_journey(
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
+
+    def registered() -> bool:
+        with get_client(sync_client=True) as client:
+            return {JOURNEY, "tick"} <= {d.name for d in client.read_deployments()}
+
     try:
-        deadline = time.monotonic() + STARTUP_SECONDS
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"journeys deploy --serve exited:\n{_tail(log_path)}")
-            with get_client(sync_client=True) as client:
-                names = {d.name for d in client.read_deployments()}
-            if {JOURNEY, "tick"} <= names:
-                break
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"deployments not registered:\n{_tail(log_path)}")
-            time.sleep(0.5)
+        _wait_ready(proc, log_path, registered, "journeys deploy --serve", interval=0.5)
         time.sleep(2.0)  # the runner starts polling; the server loads the new trigger
         yield proc
     finally:
