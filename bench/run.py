@@ -6,6 +6,14 @@ before it, so generated data never counts against the run it feeds. Data is dete
 (:mod:`journeys.sampledata` with fixed seeds, plus seeded rows for the 1M-row runs) and lives in
 SQLite files (WAL) in a temporary directory deleted at the end.
 
+Figure 1f, the storage floor, runs right after figure 1 (``--only stream`` or ``floor``): it
+copies the schema of figure 1's finished database into a fresh file and inserts, with plain
+``sqlite3`` ``executemany`` and no Python logic, every row figure 1 wrote (events, enrollments,
+step runs, outbox, …) in as many transactions as figure 1 had hourly ticks. Figure 1's events
+over those seconds is how fast any engine could go if storing exactly those rows were its only
+cost: a lower bound on storage work, since the engine also updates rows it inserted. Each
+table is also timed alone (µs per row).
+
     .venv/bin/python bench/run.py                 # full scale (default)
     .venv/bin/python bench/run.py --scale 0.1     # or BENCH_SCALE=0.1: a quick run
     .venv/bin/python bench/run.py --only stream,waits
@@ -30,6 +38,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -126,8 +135,8 @@ def machine() -> dict[str, Any]:
     }
 
 
-def open_bench_db(path: Path) -> Any:
-    """The journeys SQLite engine (WAL, BEGIN IMMEDIATE) plus bench pragmas, migrated."""
+def bench_engine(path: Path) -> Any:
+    """The journeys SQLite engine (WAL, BEGIN IMMEDIATE) plus bench pragmas, not migrated."""
     from sqlalchemy import event
 
     from journeys.store import db as store_db
@@ -141,6 +150,14 @@ def open_bench_db(path: Path) -> Any:
         cursor.execute("PRAGMA temp_store = MEMORY")
         cursor.close()
 
+    return engine
+
+
+def open_bench_db(path: Path) -> Any:
+    """The journeys SQLite engine (WAL, BEGIN IMMEDIATE) plus bench pragmas, migrated."""
+    from journeys.store import db as store_db
+
+    engine = bench_engine(path)
     store_db.migrate(engine)
     if os.environ.get("BENCH_SQL_TIMES"):
         _time_statements(engine)
@@ -336,6 +353,164 @@ def run_stream(
         "enrolled_by_time": counts.get("enrolled_by_time", 0),
         "steps_advanced": advanced,
         "tables": totals,
+        "peak_rss_mib": round(peak_rss_mib()),
+    }
+
+
+# ----------------------------------------------------------------------------- 1f. storage floor
+
+
+SETUP_TABLES = ("alembic_version", "customers", "journey_versions", "scheduler_state")
+"""Tables stream.db already holds before figure 1 starts (migration, customer import, plan
+versions, trigger cursors): figure 1f preloads them untimed and replays every other table."""
+
+
+def _quote(name: str) -> str:
+    """``name`` as an SQLite identifier (``scheduler_state`` has a column called ``key``)."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+@contextmanager
+def _floor_db(path: Path, source: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """A fresh SQLite file with the bench's pragmas, ``source``'s schema and setup rows.
+
+    The connection comes from :func:`bench_engine`, so it has exactly the pragmas of every
+    bench database (WAL, ``synchronous=NORMAL``, ``wal_autocheckpoint``, ``journal_size_limit``,
+    the 128 MiB page cache, ``temp_store=MEMORY``) except ``foreign_keys``, switched off: rows
+    are split across transactions per table, so a step run may arrive a tick before its
+    enrollment. The schema is every ``CREATE TABLE`` then every ``CREATE INDEX`` of ``source``
+    (internal ``sqlite_%`` objects and auto-indexes, which have no SQL, are left out).
+    :data:`SETUP_TABLES` are copied in one untimed transaction. Yields the raw ``sqlite3``
+    connection, in autocommit mode (explicit ``BEGIN``/``COMMIT``); closed on exit.
+    """
+    for suffix in ("", "-wal", "-shm"):
+        path.with_name(path.name + suffix).unlink(missing_ok=True)
+    engine = bench_engine(path)
+    raw = engine.raw_connection()
+    try:
+        conn: sqlite3.Connection = raw.driver_connection
+        conn.execute("PRAGMA foreign_keys = OFF")
+        schema = source.execute(
+            "SELECT sql FROM sqlite_master WHERE type IN ('table', 'index') AND sql IS NOT NULL"
+            " AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY type = 'index', rowid"
+        ).fetchall()
+        for (sql,) in schema:
+            conn.execute(sql)
+        conn.execute("BEGIN IMMEDIATE")
+        for table in SETUP_TABLES:
+            cursor = source.execute(f"SELECT * FROM {_quote(table)}")
+            conn.executemany(_insert_sql(table, cursor), cursor)
+        conn.execute("COMMIT")
+        yield conn
+    finally:
+        raw.close()
+        engine.dispose()
+
+
+def _insert_sql(table: str, cursor: sqlite3.Cursor) -> str:
+    """``INSERT INTO table (columns of cursor's SELECT) VALUES (?, …)``."""
+    columns = [_quote(column[0]) for column in cursor.description]
+    marks = ", ".join("?" * len(columns))
+    return f"INSERT INTO {_quote(table)} ({', '.join(columns)}) VALUES ({marks})"
+
+
+def _replay(
+    conn: sqlite3.Connection, source: sqlite3.Connection, rows: dict[str, int], ticks: int
+) -> float:
+    """Insert every row of the ``rows`` tables of ``source`` into ``conn`` in ``ticks``
+    transactions and return the seconds spent in them.
+
+    Each table's rows, in rowid order, are split evenly across the transactions (transaction
+    ``i`` takes rows ``n*i//ticks`` to ``n*(i+1)//ticks``); each transaction is ``BEGIN
+    IMMEDIATE``, one ``executemany`` of plain tuples per table, ``COMMIT``. Only that is timed:
+    the next transaction's rows are fetched from ``source`` between the timed sections, so
+    memory holds one tick's rows, not the whole run.
+    """
+    selects = {
+        table: source.execute(f"SELECT * FROM {_quote(table)} ORDER BY rowid") for table in rows
+    }
+    inserts = {table: _insert_sql(table, cursor) for table, cursor in selects.items()}
+    elapsed = 0.0
+    for i in range(ticks):
+        batches = []
+        for table, n in rows.items():
+            size = n * (i + 1) // ticks - n * i // ticks
+            if size:  # fetchmany(0) would fetch every remaining row
+                batches.append((inserts[table], selects[table].fetchmany(size)))
+        t = time.perf_counter()
+        conn.execute("BEGIN IMMEDIATE")
+        for sql, batch in batches:
+            conn.executemany(sql, batch)
+        conn.execute("COMMIT")
+        elapsed += time.perf_counter() - t
+    return elapsed
+
+
+def run_floor(workdir: Path) -> dict[str, Any]:
+    """Figure 1f, the storage floor: how fast could any engine go if it wrote exactly the rows
+    figure 1's run left in ``stream.db``, with no Python logic at all?
+
+    ``stream.db`` is opened read-only. ``floor.db`` gets its schema, the bench pragmas and the
+    :data:`SETUP_TABLES` rows (untimed; see :func:`_floor_db`). Then every row of every other
+    table that has rows (events, enrollments, step_runs, outbox, stage_history, …) is inserted
+    in as many transactions as figure 1 had hourly ticks (see :func:`_replay`): the rate is
+    figure 1's ``events_ingested`` over those seconds, "events/s if storage were the only
+    cost". It is a lower bound on the engine's storage work: only the final rows are
+    inserted, while the engine also updates enrollments at every step, marks events processed,
+    updates customers, reads, and checks foreign keys.
+
+    Each table is then timed alone the same way, each in a fresh file of its own
+    (``floor-<table>.db``, same schema and setup rows, deleted after) so that its indexes start
+    empty as in the combined run; that gives µs per row per table.
+
+    Needs ``stream.json`` (figure 1's result, written by :func:`main`) for the tick count and
+    ``events_ingested``.
+    """
+    stream = json.loads((workdir / "stream.json").read_text(encoding="utf-8"))
+    ticks, events = int(stream["ticks"]), int(stream["events_ingested"])
+    source_uri = (workdir / "stream.db").resolve().as_uri() + "?mode=ro"
+    source = sqlite3.connect(source_uri, uri=True)
+    tables = [
+        name
+        for (name,) in source.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table'"
+            " AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY rowid"
+        )
+    ]
+    counts = {t: source.execute(f"SELECT count(*) FROM {_quote(t)}").fetchone()[0] for t in tables}
+    rows = {t: n for t, n in counts.items() if n and t not in SETUP_TABLES}
+    total = sum(rows.values())
+
+    t = time.perf_counter()
+    with _floor_db(workdir / "floor.db", source) as conn:
+        setup_s = time.perf_counter() - t
+        seconds = _replay(conn, source, rows, ticks)
+
+    per_table: dict[str, dict[str, Any]] = {}
+    for table, n in rows.items():
+        path = workdir / f"floor-{table}.db"
+        with _floor_db(path, source) as conn:
+            alone = _replay(conn, source, {table: n}, ticks)
+        for suffix in ("", "-wal", "-shm"):
+            path.with_name(path.name + suffix).unlink(missing_ok=True)
+        per_table[table] = {
+            "rows": n,
+            "seconds": round(alone, 3),
+            "us_per_row": round(alone / n * 1e6, 2),
+        }
+    source.close()
+    return {
+        "seconds": round(seconds, 3),
+        "ticks": ticks,
+        "events_ingested": events,
+        "events_per_s": round(events / seconds) if seconds else 0,
+        "rows": rows,
+        "rows_total": total,
+        "rows_per_s": round(total / seconds) if seconds else 0,
+        "us_per_row": round(seconds / total * 1e6, 2) if total else 0,
+        "preloaded": {t: counts[t] for t in SETUP_TABLES if t in counts},
+        "setup_s": round(setup_s, 2),
+        "tables": per_table,
         "peak_rss_mib": round(peak_rss_mib()),
     }
 
@@ -614,6 +789,7 @@ def run_naive(workdir: Path, runs: int = NAIVE_FLOW_RUNS) -> dict[str, Any]:
 CHILDREN = {
     "prep-stream": lambda w, s: prep_stream(w, s["stream"]),
     "stream": lambda w, s: run_stream(w),
+    "floor": lambda w, s: run_floor(w),
     "prep-slice": lambda w, s: prep_slice(w, s["stream"]),
     "slice": lambda w, s: run_stream(w / "slice", "slice.jsonl", to_window_end=False),
     "raw": lambda w, s: run_raw(w / "slice"),
@@ -686,8 +862,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scale", type=float, default=float(os.environ.get("BENCH_SCALE", 1.0)))
     parser.add_argument(
         "--only",
-        default="stream,waits,sweep,slice,naive,pg,prefect",
-        help="figures to run (stream,waits,sweep,slice,naive,pg,prefect)",
+        default="stream,floor,waits,sweep,slice,naive,pg,prefect",
+        help="figures to run (stream,floor,waits,sweep,slice,naive,pg,prefect); floor replays "
+        "stream's database, so either name runs both",
     )
     for part in ("stream", "waits", "sweep"):
         parser.add_argument(
@@ -736,9 +913,12 @@ def main(argv: list[str] | None = None) -> int:
     workdir = Path(tempfile.mkdtemp(prefix="journeys-bench-"))
     print(f"journeys benchmark, scales {scales}, in {workdir}", file=sys.stderr)
     try:
-        if "stream" in only:
+        if "stream" in only or "floor" in only:
             results["stream_prep"] = child("prep-stream", workdir, scales)
             results["stream"] = child("stream", workdir, scales)
+            # run_floor needs the stream's tick count and events_ingested
+            (workdir / "stream.json").write_text(json.dumps(results["stream"]), encoding="utf-8")
+            results["floor"] = child("floor", workdir, scales)
         if "waits" in only or "sweep" in only:
             results["million_prep"] = child("prep-million", workdir, scales)
             if "waits" in only:
@@ -776,6 +956,12 @@ def summarise(r: dict[str, Any]) -> dict[str, Any]:
     s: dict[str, Any] = {}
     if "stream" in r:
         s["stream_events_per_s"] = r["stream"]["events_per_s"]
+    if "floor" in r:
+        s["storage_floor_events_per_s"] = r["floor"]["events_per_s"]
+        if r["stream"]["events_per_s"]:
+            s["floor_vs_engine"] = round(
+                r["floor"]["events_per_s"] / r["stream"]["events_per_s"], 1
+            )
     if "waits" in r:
         s["waits_per_s"] = r["waits"]["waits_per_s"]
     if "sweep" in r:
@@ -836,6 +1022,24 @@ def print_table(r: dict[str, Any]) -> None:
         add("   … of which rendered", "", st["tables"]["outbox_rendered"], "")
         add("   (data generation, not timed)", "", prep["generate_s"], "s")
         add("   (customer import, not timed)", "", prep["import_customers_per_s"], "customers/s")
+    if "floor" in r:
+        fl = r["floor"]
+        add(
+            "1f. storage floor: the run's final rows inserted raw, tick by tick",
+            "storage_floor_events_per_s",
+            fl["events_per_s"],
+            "events/s",
+        )
+        add(
+            f"    elapsed ({fl['rows_total']:,} rows in {fl['ticks']:,} transactions)",
+            "",
+            fl["seconds"],
+            "s",
+        )
+        if "floor_vs_engine" in s:
+            add("    floor / engine", "", s["floor_vs_engine"], "x")
+        for table, t in fl["tables"].items():
+            add(f"    {table} alone ({t['rows']:,} rows)", "", t["us_per_row"], "µs/row")
     if "waits" in r:
         add(
             f"2. due waits advanced ({r['waits']['woken']:,})",
