@@ -11,12 +11,13 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, func, select, update
+from sqlalchemy import Connection, bindparam, func, literal_column, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from journeys.clock import as_utc
 from journeys.store.tables import (
+    IS_ACTIVE,
     customers,
     enrollments,
     events,
@@ -320,15 +321,12 @@ def active_enrollments(conn: Connection, customer_ids: Iterable[str]) -> list[di
     """Active enrollments of these customers, locked on PostgreSQL for this batch."""
     wanted = sorted(set(customer_ids))
     found: list[dict[str, Any]] = []
-    status = enrollments.c.status
-    if conn.dialect.name == "sqlite":
-        # Without statistics SQLite would search the (status, wake_at) index and read every
-        # active enrollment; ``status || ''`` makes it use the customer index instead.
-        status = status.concat("")
     for chunk in _chunks(wanted):
         stmt = (
             select(enrollments)
-            .where(status == "active", enrollments.c.customer_id.in_(chunk))
+            # A bound 'active', not IS_ACTIVE: the partial due index would read every active
+            # enrollment; this way the planners take the customer index.
+            .where(enrollments.c.status == "active", enrollments.c.customer_id.in_(chunk))
             .order_by(enrollments.c.id)
         )
         if conn.dialect.name == "postgresql":
@@ -470,7 +468,7 @@ def claim_due_any(
 
 _DUE_ANY = (
     select(enrollments)
-    .where(enrollments.c.status == "active", enrollments.c.wake_at <= bindparam("now"))
+    .where(IS_ACTIVE, enrollments.c.wake_at <= bindparam("now"))
     .order_by(enrollments.c.wake_at, enrollments.c.id)
     .limit(bindparam("limit"))
 )
@@ -483,11 +481,14 @@ _DUE_AT_PG = _DUE_AT.with_for_update(skip_locked=True)
 
 def due_steps(conn: Connection, now: datetime, journey: str | None = None) -> list[tuple[str, str]]:
     """(journey, step) pairs that have due enrollments."""
-    stmt = select(enrollments.c.journey, enrollments.c.step).where(
-        enrollments.c.status == "active", enrollments.c.wake_at <= now
-    )
+    columns: tuple[Any, ...] = (enrollments.c.journey, enrollments.c.step)
+    if conn.dialect.name == "sqlite":
+        # ``+col``: without statistics SQLite would walk an index that starts with ``journey``
+        # over every active row (for the DISTINCT or the journey filter), not the due index.
+        columns = tuple(literal_column(f"+enrollments.{c.name}", c.type) for c in columns)
+    stmt = select(*columns).where(IS_ACTIVE, enrollments.c.wake_at <= now)
     if journey:
-        stmt = stmt.where(enrollments.c.journey == journey)
+        stmt = stmt.where(columns[0] == journey)
     return sorted({(j, s) for j, s in conn.execute(stmt.distinct())})
 
 
@@ -497,7 +498,7 @@ _NEXT_TIMES = select(
     .scalar_subquery()
     .label("e"),
     select(func.min(enrollments.c.wake_at))
-    .where(enrollments.c.status == "active", enrollments.c.wake_at > bindparam("after"))
+    .where(IS_ACTIVE, enrollments.c.wake_at > bindparam("after"))
     .scalar_subquery()
     .label("w"),
 )
