@@ -798,3 +798,40 @@ def test_a_date_trigger_on_an_attribute_fires_in_each_customers_zone(
         ("seoul", utc(2027, 3, 5, 1)),  # 10:00 in Seoul
         ("utc", utc(2027, 3, 5, 10)),
     ]
+
+
+SEGMENTED = """
+journey: scored
+name: Scored
+trigger:
+  schedule: "0 10 * * MON"
+  segment: "customer.orders_count >= 0 and customer.score >= 5"
+steps:
+  - id: hi
+    send: {template: hello}
+"""
+
+
+def test_a_segment_that_fails_for_one_customer_skips_only_that_customer(
+    tmp_path: Path, db_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """`customer.score >= 5` cannot be evaluated without a score: that customer is left out
+    with a warning, the others are enrolled, and the next Monday sweeps again."""
+    service = open_service(write_project(tmp_path, {"scored": SEGMENTED}), db_url)
+    service.import_customers(
+        [
+            {"id": "c-1", "email": "a@example.com", "attributes": {"score": 7}},
+            {"id": "c-2", "email": "b@example.com"},  # no score: the segment raises
+            {"id": "c-3", "email": "c@example.com", "attributes": {"score": 2}},
+        ]
+    )
+    with caplog.at_level("WARNING", logger="journeys.engine"):
+        run_until(service, T0 + timedelta(days=8))
+    assert sorted((m["customer_id"], m["due_at"]) for m in messages(service)) == [
+        ("c-1", utc(2026, 3, 2, 10)),
+        ("c-1", utc(2026, 3, 9, 10)),
+    ]
+    warnings = [r.getMessage() for r in caplog.records if "segment failed" in r.getMessage()]
+    assert len(warnings) == 2, warnings
+    assert "scored: the segment failed for 1 customer(s)" in warnings[0]
+    assert "c-2:" in warnings[0] and "score" in warnings[0]

@@ -13,9 +13,9 @@ import pytest
 from sqlalchemy import select
 
 from engine_helpers import T0, event, open_service, run_until, write_project
-from journeys.expressions import truthy
+from journeys.expressions import ExpressionError, truthy
 from journeys.runtime.context import customer_view, expression_context
-from journeys.runtime.setbased import compile_condition, refs, set_steps
+from journeys.runtime.setbased import compile_condition, necessary_conditions, refs, set_steps
 from journeys.store import setbased as setrepo
 from journeys.store.db import create_engine, migrate
 from journeys.store.tables import customers, enrollments, step_runs
@@ -78,9 +78,7 @@ CONDITIONS = [
 ]
 
 
-def test_sql_decides_exactly_as_jinja_wherever_its_guard_holds(db_url: str) -> None:
-    """Random customers; for every condition, the rows the guard admits get SQL's answer, and
-    that answer is Jinja's. Rows outside the guard are the ones Python must decide."""
+def _random_customers() -> list[dict[str, Any]]:
     rng = random.Random(11)
     rows = []
     for i in range(400):
@@ -100,10 +98,22 @@ def test_sql_decides_exactly_as_jinja_wherever_its_guard_holds(db_url: str) -> N
                 "updated_at": T0,
             }
         )
+    return rows
+
+
+def _store_with(db_url: str, rows: list[dict[str, Any]]) -> Any:
     engine = create_engine(db_url)
     migrate(engine)
     with engine.begin() as conn:
         conn.execute(customers.insert(), rows)
+    return engine
+
+
+def test_sql_decides_exactly_as_jinja_wherever_its_guard_holds(db_url: str) -> None:
+    """Random customers; for every condition, the rows the guard admits get SQL's answer, and
+    that answer is Jinja's. Rows outside the guard are the ones Python must decide."""
+    rows = _random_customers()
+    engine = _store_with(db_url, rows)
     dialect = engine.dialect.name
     admitted_somewhere = 0
     for source in CONDITIONS:
@@ -127,6 +137,51 @@ def test_sql_decides_exactly_as_jinja_wherever_its_guard_holds(db_url: str) -> N
             # The guard keeps out exactly the rows Jinja could not compare (None, missing, …).
             assert len(admitted) < len(rows), source
     assert admitted_somewhere > 1000
+    engine.dispose()
+
+
+# ---------------------------------------------------------------- segments
+
+SEGMENTS = [
+    "customer.score >= 3 and (customer.plan | length) > 2",
+    "customer.orders_count > 0 and (customer.last_order_at | days_since(now) or 0) > 60",
+    "customer.tier == 'gold' and customer.vip and customer.score > 2",
+    "customer.vip and customer.score < 3",  # raises for some, false for others
+    "(customer.score > 2 or customer.tier == 'free') and customer.stage == 'loyalty'",
+]
+
+
+def test_necessary_conditions_are_the_and_operands_that_compile() -> None:
+    found = necessary_conditions("customer.a > 1 and customer.vip and customer.b == 'x'")
+    assert found == (compile_condition("customer.a > 1"), compile_condition("customer.b == 'x'"))
+    assert necessary_conditions("customer.a > 1 or customer.vip") == ()
+    assert necessary_conditions("customer.a > 1 or customer.b < 2") == (
+        compile_condition("customer.a > 1 or customer.b < 2"),
+    )
+    assert necessary_conditions("customer.vip") == ()
+    assert necessary_conditions("{{ nope") == ()
+
+
+def test_segment_prefilter_keeps_everyone_jinja_would_enroll(db_url: str) -> None:
+    """The customers the database leaves out of a schedule sweep are exactly ones whose
+    segment Jinja finds false (or cannot evaluate); everyone it finds true stays in."""
+    rows = _random_customers()
+    engine = _store_with(db_url, rows)
+    by_id = {row["id"]: row for row in rows}
+    for source in SEGMENTS:
+        conds = necessary_conditions(source)
+        assert conds, source
+        with engine.connect() as conn:
+            kept = {r["id"] for chunk in setrepo.segment_customers(conn, conds, 37) for r in chunk}
+        assert 0 < len(kept) < len(rows), source
+        for cid, row in by_id.items():
+            ctx = expression_context(customer_view(row), event={}, answers={}, now=T0, journey={})
+            try:
+                enrolls = truthy(source, ctx)
+            except ExpressionError:
+                enrolls = False
+            if enrolls:
+                assert cid in kept, (source, row)
     engine.dispose()
 
 

@@ -40,7 +40,7 @@ from journeys.runtime import decide
 from journeys.runtime.context import customer_view, event_view, expression_context
 from journeys.runtime.records import CREATING_EVENTS, RecordError, normalise_customer
 from journeys.runtime.render import Renderer
-from journeys.runtime.setbased import SetStep, set_steps
+from journeys.runtime.setbased import SetStep, necessary_conditions, set_steps
 from journeys.runtime.timecalc import fire_instants, month_days_on, next_fire_instant, zone
 from journeys.settings import Settings
 from journeys.store import repository as repo
@@ -782,22 +782,34 @@ class Engine:
                 if fire > now:
                     break
                 fires.append(fire)
+            # The database leaves out customers an `and` operand of the segment rules out;
+            # Python decides the rest exactly.
+            necessary = necessary_conditions(trigger.segment) if trigger.segment else ()
+            journey = {"id": plan.journey, "name": plan.name}
             for fire in fires:
                 batch = _Batch()
-                for chunk in repo.iter_customers(conn):
+                failed: list[str] = []
+                for chunk in setrepo.segment_customers(conn, necessary):
                     matched = []
                     for row in chunk:
                         ctx = expression_context(
-                            customer_view(row),
-                            event={},
-                            answers={},
-                            now=fire,
-                            journey={"id": plan.journey, "name": plan.name},
+                            customer_view(row), event={}, answers={}, now=fire, journey=journey
                         )
-                        if trigger.segment is None or truthy(trigger.segment, ctx):
-                            matched.append((row, fire, None))
+                        try:
+                            if truthy(trigger.segment, ctx):
+                                matched.append((row, fire, None))
+                        except ExpressionError as exc:
+                            # One customer's data must not stop the sweep for everyone.
+                            failed.append(f"{row['id']}: {exc}")
                     enrolled += self._enroll_many(conn, plan, matched, batch, kind="schedule")
                 self._write(conn, batch, now)
+                if failed:
+                    log.warning(
+                        "%s: the segment failed for %d customer(s), not enrolled (first: %s)",
+                        plan.journey,
+                        len(failed),
+                        failed[0],
+                    )
             repo.set_state(conn, f"trigger:{plan.journey}", now)
         return enrolled
 

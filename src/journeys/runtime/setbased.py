@@ -114,6 +114,34 @@ def compile_condition(source: str) -> Cond | None:
     return _cond(body[0].nodes[0])
 
 
+def necessary_conditions(source: str) -> tuple[Cond, ...]:
+    """Conditions every customer for whom ``source`` is true must meet: the top-level ``and``
+    operands of ``source`` that compile (each exact wherever its own guard holds).
+
+    Jinja evaluates ``a and b`` left to right and stops at the first false operand, so a
+    customer for whom one operand is false (its guard holding) can never make ``source``
+    true: at best an earlier operand raised first, which enrolls nobody either. A store may
+    therefore leave such customers out before evaluating ``source`` on the rest.
+    """
+    try:
+        template = parse_expression(source)
+    except ExpressionError:
+        return ()
+    body = template.body
+    if len(body) != 1 or not isinstance(body[0], nodes.Output) or len(body[0].nodes) != 1:
+        return ()
+    operands: list[nodes.Node] = []
+    stack = [body[0].nodes[0]]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, nodes.And):
+            stack += [node.right, node.left]
+        else:
+            operands.append(node)
+    found = (_cond(node) for node in operands)
+    return tuple(cond for cond in found if cond is not None)
+
+
 def _cond(node: nodes.Node) -> Cond | None:
     if isinstance(node, nodes.And | nodes.Or):
         left, right = _cond(node.left), _cond(node.right)

@@ -194,13 +194,17 @@ def customers_with_birthday(
     return _dicts(conn.execute(stmt))
 
 
-def iter_customers(conn: Connection, chunk: int = 5000) -> Iterable[list[dict[str, Any]]]:
-    """Every customer, in chunks, by keyset pagination on id (constant memory)."""
+def iter_customers(
+    conn: Connection, chunk: int = 5000, where: Any = None
+) -> Iterable[list[dict[str, Any]]]:
+    """Every customer (that meets the SQL condition ``where``), in chunks, by keyset
+    pagination on id (constant memory)."""
     last = ""
     while True:
-        rows = conn.execute(
-            select(customers).where(customers.c.id > last).order_by(customers.c.id).limit(chunk)
-        )
+        stmt = select(customers).where(customers.c.id > last)
+        if where is not None:
+            stmt = stmt.where(where)
+        rows = conn.execute(stmt.order_by(customers.c.id).limit(chunk))
         batch = _dicts(rows)
         if not batch:
             return

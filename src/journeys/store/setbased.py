@@ -13,6 +13,7 @@ Like :mod:`journeys.store.repository`, these functions take a connection and nev
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -34,12 +35,14 @@ from sqlalchemy import (
     not_,
     or_,
     select,
+    true,
     update,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 
 from journeys.plan import END
-from journeys.runtime.setbased import BoolOp, Compare, Cond, InList, Not, Ref, SetStep
+from journeys.runtime.setbased import BoolOp, Compare, Cond, InList, Not, Ref, SetStep, refs
+from journeys.store import repository as repo
 from journeys.store.tables import customers, enrollments, step_runs
 
 E, C = enrollments.c, customers.c
@@ -284,6 +287,27 @@ def guard_clause(ref: Ref, dialect: str) -> Any:
 def _const(ref: Ref, value: Any) -> Any:
     # Typed explicitly: psycopg would cast a list of numbers to the first one's type.
     return literal(value, Float if ref.kind == "number" else String)
+
+
+def necessary_clause(conds: Sequence[Cond], dialect: str) -> Any:
+    """SQL over ``customers``: false only where one of ``conds`` (from
+    :func:`journeys.runtime.setbased.necessary_conditions`) is exactly false, i.e. its guard
+    holds and it does not; customers the database cannot decide stay in."""
+    parts = []
+    for cond in conds:
+        guard = and_(*(guard_clause(ref, dialect) for ref in sorted(refs(cond), key=repr)))
+        # CASE, not OR: a guard on a missing attribute is NULL, not false, in SQL.
+        parts.append(case((guard, condition_clause(cond, dialect)), else_=true()))
+    return and_(*parts)
+
+
+def segment_customers(
+    conn: Connection, conds: Sequence[Cond], chunk: int = 5000
+) -> Iterable[list[dict[str, Any]]]:
+    """The customers :func:`necessary_clause` keeps, in chunks (every customer when
+    ``conds`` is empty)."""
+    where = necessary_clause(conds, conn.dialect.name) if conds else None
+    return repo.iter_customers(conn, chunk, where=where)
 
 
 def condition_clause(cond: Cond, dialect: str) -> Any:
