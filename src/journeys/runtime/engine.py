@@ -45,6 +45,7 @@ from journeys.runtime.timecalc import fire_instants, month_days_on, next_fire_in
 from journeys.settings import Settings
 from journeys.store import repository as repo
 from journeys.store import setbased as setrepo
+from journeys.store.db import SQLITE_BEGIN_OPTION
 from journeys.templates import TemplateStore
 
 log = logging.getLogger("journeys.engine")
@@ -52,6 +53,8 @@ log = logging.getLogger("journeys.engine")
 # PostgreSQL deadlock_detected and serialization_failure: the batch rolled back and is safe to
 # run again (every write in it is idempotent or keyed).
 RETRYABLE_SQLSTATES = {"40P01", "40001"}
+READ_ONLY = {SQLITE_BEGIN_OPTION: "DEFERRED"}
+"""Execution options of a transaction that only reads (SQLite: no write lock)."""
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
 
@@ -906,7 +909,8 @@ class Engine:
         least = self.batch_size if self.set_min_rows is None else self.set_min_rows
         if limit is not None:
             least = 1  # one step's batch (advance_step): the caller chose the size
-        with self.db.begin() as conn:
+        # A read: every round of every tick asks, and the chunks re-check everything.
+        with self.db.connect() as conn, conn.execution_options(**READ_ONLY).begin():
             count = setrepo.due_count(conn, now, size + 1, journey=journey, step=step)
             if count == 0 or count < least:
                 return 0

@@ -82,6 +82,9 @@ def _due(c: Any, now: datetime, journey: str | None = None, step: str | None = N
     return where
 
 
+_DUE_COUNT: dict[tuple[bool, bool], Any] = {}
+
+
 def due_count(
     conn: Connection,
     now: datetime,
@@ -92,8 +95,19 @@ def due_count(
 ) -> int:
     """How many enrollments are due and wait for no event, counted up to ``limit`` only (a
     million due rows are not counted)."""
-    head = select(E.id).where(*_due(E, now, journey, step)).limit(limit).subquery()
-    return int(conn.execute(select(func.count()).select_from(head)).scalar_one())
+    # Built once per shape: the engine asks on every round, mostly to hear "a few".
+    key = (journey is not None, step is not None)
+    stmt = _DUE_COUNT.get(key)
+    if stmt is None:
+        where = _due(E, bindparam("now", type_=E.wake_at.type))
+        if journey is not None:
+            where.append(E.journey == bindparam("journey"))
+        if step is not None:
+            where.append(E.step == bindparam("step"))
+        head = select(E.id).where(*where).limit(bindparam("limit")).subquery()
+        stmt = _DUE_COUNT[key] = select(func.count()).select_from(head)
+    params = {"now": now, "limit": limit, "journey": journey, "step": step}
+    return int(conn.execute(stmt, params).scalar_one())
 
 
 def id_span(conn: Connection) -> tuple[int, int]:
