@@ -18,7 +18,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
+
+Feb29 = Literal["feb28", "mar1"]
+"""When Feb 29 birthdays fire in common years."""
 
 DEFAULT_TEAMS: dict[str, dict[str, str]] = {
     "support": {"channel": "console"},
@@ -33,7 +36,7 @@ class Settings:
 
     timezone: str = "UTC"
     default_locale: str = "en"
-    feb29: str = "feb28"
+    feb29: Feb29 = "feb28"
     sender_email: str = "hello@example.com"
     sender_name: str = "journeys"
     teams: dict[str, dict[str, str]] = field(default_factory=lambda: dict(DEFAULT_TEAMS))
@@ -50,17 +53,21 @@ class Settings:
 
         sender = data.get("sender") or {}
         cap = data.get("frequency_cap") or {}
+        given = {
+            "timezone": data.get("timezone"),
+            "default_locale": data.get("default_locale"),
+            "feb29": data.get("feb29"),
+            "sender_email": sender.get("email"),
+            "sender_name": sender.get("name"),
+            "survey_secret": data.get("survey_secret"),
+            "base_url": data.get("base_url"),
+        }
+        # The defaults live in the fields above only; a key left out keeps its default.
         return cls(
-            timezone=str(data.get("timezone", "UTC")),
-            default_locale=str(data.get("default_locale", "en")),
-            feb29=str(data.get("feb29", "feb28")),
-            sender_email=str(sender.get("email", "hello@example.com")),
-            sender_name=str(sender.get("name", "journeys")),
+            **{name: str(value) for name, value in given.items() if value is not None},
             teams={**DEFAULT_TEAMS, **(data.get("teams") or {})},
             frequency_cap_messages=cap.get("messages"),
             frequency_cap_seconds=parse_duration(cap["per"]) if cap.get("per") else None,
-            survey_secret=str(data.get("survey_secret", "journeys-dev-secret")),
-            base_url=str(data.get("base_url", "http://localhost:8000")),
             path=path,
         )
 

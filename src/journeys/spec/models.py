@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag
 
+from journeys.settings import Feb29, Settings
 from journeys.spec.types import (
     Cron,
     DateField,
@@ -364,9 +365,9 @@ class SettingsFile(_Model):
 
     model_config = ConfigDict(title="journeys journeys.yaml settings")
 
-    timezone: TimeZone = "UTC"
-    default_locale: str = "en"
-    feb29: Literal["feb28", "mar1"] = "feb28"
+    timezone: TimeZone = Settings.timezone
+    default_locale: str = Settings.default_locale
+    feb29: Feb29 = Settings.feb29
     sender: SenderSpec | None = None
     teams: dict[str, TeamSpec] = Field(default_factory=dict)
     frequency_cap: FrequencyCapSpec | None = None
