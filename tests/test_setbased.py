@@ -15,7 +15,13 @@ from sqlalchemy import select
 from engine_helpers import T0, event, open_service, run_until, write_project
 from journeys.expressions import ExpressionError, truthy
 from journeys.runtime.context import customer_view, expression_context
-from journeys.runtime.setbased import compile_condition, necessary_conditions, refs, set_steps
+from journeys.runtime.setbased import (
+    chained,
+    compile_condition,
+    necessary_conditions,
+    refs,
+    set_steps,
+)
 from journeys.store import setbased as setrepo
 from journeys.store.db import create_engine, migrate
 from journeys.store.tables import customers, enrollments, step_runs
@@ -206,6 +212,14 @@ steps:
         goto: loyal
   - id: regular
     update: {set: {tier: regular, touched: 1}}
+    goto: again
+  - id: again  # its target writes what it reads: not run in the same statements
+    branch:
+      - when: "customer.tier == 'regular'"
+        goto: mark
+      - goto: end
+  - id: mark
+    update: {set: {tier: marked}}
     goto: end
   - id: vip
     update: {set: {tier: vip, perks: [1, 2], note: null}}
@@ -376,8 +390,22 @@ def test_which_steps_run_in_sql(tmp_path: Path) -> None:
         "stop",
         "free",
         "loyal",
+        "again",
+        "mark",
         "end",
     }
     # A local time of day, sends, splits, stage changes, templated values and conditions on
     # the event stay in Python.
     assert set(set_steps(project.plans["mixed"])) == {"pause", "plain", "end"}
+
+
+def test_which_targets_run_in_the_same_statements(tmp_path: Path) -> None:
+    """A branch or goto takes along targets with one unconditional way out, unless such a
+    target writes a field the branch reads."""
+    steps = set_steps(write_project(tmp_path, {"tiers": TIERS}).plans["tiers"])
+    assert set(chained(steps["tier"], steps)) == {"vip", "regular", "loyal"}  # free branches
+    assert set(chained(steps["free"], steps)) == {"loyal"}  # the other arm ends
+    assert set(chained(steps["hop"], steps)) == set()  # tier has conditions
+    assert chained(steps["again"], steps) == {}  # mark writes `tier`, which again reads
+    assert chained(steps["regular"], steps) == {}  # an update runs alone
+    assert chained(steps["pause"], steps) == {}  # a wait runs alone

@@ -40,7 +40,7 @@ from journeys.runtime import decide
 from journeys.runtime.context import customer_view, event_view, expression_context
 from journeys.runtime.records import CREATING_EVENTS, RecordError, normalise_customer
 from journeys.runtime.render import Renderer
-from journeys.runtime.setbased import SetStep, necessary_conditions, set_steps
+from journeys.runtime.setbased import SetStep, chained, necessary_conditions, set_steps
 from journeys.runtime.timecalc import fire_instants, month_days_on, next_fire_instant, zone
 from journeys.settings import Settings
 from journeys.store import repository as repo
@@ -947,14 +947,19 @@ class Engine:
                 spec = self._set_step(conn, j, v, s)
                 if spec is None:
                     continue
-                n = setrepo.advance_set_step(conn, spec, now, group)
-                report.add(j, s, n)
-                moved += n
-                if n and step is None and not spec.wait:
+                # Only a whole advance (no single ``step`` asked for) runs on past the step.
+                then = chained(spec, self._set_steps[(j, v)]) if step is None else {}
+                if then:
+                    counts = setrepo.advance_chained(conn, spec, then, now, group)
+                else:
+                    counts = {s: setrepo.advance_set_step(conn, spec, now, group)}
+                for ran, n in counts.items():
+                    report.add(j, ran, n)
+                    moved += n
+                if counts[s] and step is None:
                     # The statements re-check step and due time, so handing the same rows on
                     # is exact: only those that moved to that step and are due take it.
-                    targets = dict.fromkeys(a.target for a in spec.arms if a.target != END)
-                    queue.extend(((j, v, target), group) for target in targets)
+                    queue.extend(((j, v, t), group) for t in _next_steps(spec, then))
         return moved
 
     # Immediate steps one enrollment may run in one batch (specs reject loops without a wait;
@@ -1172,6 +1177,20 @@ class Engine:
                     upcoming = self._next_fire_after(plan, now)
                 candidates.append(upcoming)
         return min(candidates) if candidates else None
+
+
+def _next_steps(spec: SetStep, then: Mapping[str, SetStep]) -> list[str]:
+    """Steps the rows of ``spec`` (and its chained targets ``then``) may be due at next."""
+    if spec.wait:
+        return []
+    found: dict[str, None] = {}
+    for arm in spec.arms:
+        target = then.get(arm.target)
+        if target is None:
+            found[arm.target] = None
+        elif not target.wait and target.exit_reason is None:
+            found[target.arms[0].target] = None
+    return [step for step in found if step != END]
 
 
 def quiesce(engine: Engine, max_rounds: int = 1000) -> dict[str, int]:

@@ -18,6 +18,7 @@ evaluates them exactly as before, errors included. Nothing here knows SQL.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -322,3 +323,32 @@ def _describe(plan: Plan, step: Step) -> SetStep | None:
             arms.append(Arm(None, step.next, f"no case matched → {step.next}"))
         return make(arms)
     return None
+
+
+def chained(spec: SetStep, steps: Mapping[str, SetStep]) -> dict[str, SetStep]:
+    """The arm targets of ``spec`` that a store may run in the same statements as ``spec``
+    itself, by target: steps with one unconditional way out (a ``goto``, a literal
+    ``update``, a fixed ``wait``, an ``exit``). Each enrollment is then written once for both
+    steps instead of once per step.
+
+    Only for steps that change nothing but the enrollment (a ``branch`` or a ``goto``), and
+    only targets whose updates leave every field ``spec``'s conditions read alone: the
+    target's changes to a customer must not change which arm another enrollment takes.
+    """
+    if spec.wait or spec.complete or spec.exit_reason is not None or spec.set_attributes:
+        return {}
+    read = {ref.name for ref in spec.guard}
+    found: dict[str, SetStep] = {}
+    for arm in spec.arms:
+        target = steps.get(arm.target)
+        if (
+            arm.target == END
+            or target is None
+            or target.complete
+            or len(target.arms) != 1
+            or target.arms[0].when is not None
+            or read & {name for name, _ in target.set_attributes}
+        ):
+            continue
+        found[arm.target] = target
+    return found

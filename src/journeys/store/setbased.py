@@ -13,7 +13,7 @@ Like :mod:`journeys.store.repository`, these functions take a connection and nev
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -41,7 +41,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 
 from journeys.plan import END
-from journeys.runtime.setbased import BoolOp, Compare, Cond, InList, Not, Ref, SetStep, refs
+from journeys.runtime.setbased import Arm, BoolOp, Compare, Cond, InList, Not, Ref, SetStep, refs
 from journeys.store import repository as repo
 from journeys.store.tables import customers, enrollments, step_runs
 
@@ -154,10 +154,8 @@ def due_groups(
     return [DueGroup(j, v, s, ids) for (j, v, s), ids in found.items()]
 
 
-def advance_set_step(conn: Connection, spec: SetStep, now: datetime, group: DueGroup) -> int:
-    """Run ``spec`` for the due enrollments of ``group`` (from :func:`due_groups`; its step
-    may differ when the rows moved on to ``spec`` in this transaction) that pass its guard;
-    returns how many moved on."""
+def _chosen_due(conn: Connection, spec: SetStep, now: datetime, group: DueGroup) -> list[Any]:
+    """WHERE terms: the rows of ``group`` due at ``spec`` whose customer passes its guard."""
     dialect = conn.dialect.name
     e = _Unindexed(dialect)
     if group.window is not None:
@@ -168,22 +166,36 @@ def advance_set_step(conn: Connection, spec: SetStep, now: datetime, group: DueG
         chosen = E.id.in_(select(each.c.value))
     else:
         chosen = E.id == any_(bindparam("ids", group.ids, type_=ARRAY(Integer)))
-    where = [
+    return [
         chosen,
         *_due(e, now, spec.journey, spec.step),
         e.version == spec.version,
         C.id == E.customer_id,  # a missing customer is the Python path's error to report
         *(guard_clause(ref, dialect) for ref in sorted(spec.guard, key=repr)),
     ]
+
+
+def _history(conn: Connection, where: list[Any], step: Any, label: Any) -> int:
+    """Step history rows (``step``, ``label``: SQL values) for the rows ``where`` selects."""
+    stmt = step_runs.insert().from_select(
+        ["enrollment_id", "journey", "step", "at", "outcome"],
+        select(E.id, E.journey, step, E.wake_at, label).where(*where),
+    )
+    # Without preserve_rowcount an INSERT's rowcount may be -1 (psycopg does that).
+    result = conn.execute(stmt.execution_options(preserve_rowcount=True))
+    return max(int(result.rowcount or 0), 0)
+
+
+def advance_set_step(conn: Connection, spec: SetStep, now: datetime, group: DueGroup) -> int:
+    """Run ``spec`` for the due enrollments of ``group`` (from :func:`due_groups`; its step
+    may differ when the rows moved on to ``spec`` in this transaction) that pass its guard;
+    returns how many moved on."""
+    dialect = conn.dialect.name
+    where = _chosen_due(conn, spec, now, group)
     target = _pick(spec, dialect, lambda arm: arm.target)
     label = _pick(spec, dialect, lambda arm: arm.label)
 
-    conn.execute(
-        step_runs.insert().from_select(
-            ["enrollment_id", "journey", "step", "at", "outcome"],
-            select(E.id, E.journey, E.step, E.wake_at, label).where(*where),
-        )
-    )
+    _history(conn, where, E.step, label)
     if spec.set_attributes:
         _update_customers(conn, spec, where, dialect)
 
@@ -212,6 +224,86 @@ def advance_set_step(conn: Connection, spec: SetStep, now: datetime, group: DueG
             values["wake_at"] = later
     result = conn.execute(update(enrollments).where(*where).values(**values))
     return int(result.rowcount or 0)
+
+
+def advance_chained(
+    conn: Connection,
+    spec: SetStep,
+    targets: Mapping[str, SetStep],
+    now: datetime,
+    group: DueGroup,
+) -> dict[str, int]:
+    """Run ``spec`` and, for the rows whose arm leads to one of ``targets`` (from
+    :func:`journeys.runtime.setbased.chained`), that target step too, writing each enrollment
+    once; returns how many rows ran each step.
+
+    The arm is chosen by one ``CASE`` over the customer row, evaluated by every statement;
+    the targets' customer updates run before the enrollments move and never touch a field
+    the conditions read, so every statement sees the same choice.
+    """
+    dialect = conn.dialect.name
+    where = _chosen_due(conn, spec, now, group)
+    arms = spec.arms
+    whens = [
+        (condition_clause(arm.when, dialect), index)
+        for index, arm in enumerate(arms[:-1])
+        if arm.when is not None
+    ]
+    arm_of = case(*whens, else_=len(arms) - 1) if whens else literal(len(arms) - 1)
+    counts = {spec.step: _history(conn, where, E.step, _pick(spec, dialect, lambda a: a.label))}
+    for index, arm in enumerate(arms):
+        target = targets.get(arm.target)
+        if target is None:
+            continue
+        took = [*where, arm_of == index]
+        label = literal(target.arms[0].label, String)
+        n = _history(conn, took, literal(target.step, String), label)
+        counts[target.step] = counts.get(target.step, 0) + n
+        if n and target.set_attributes:
+            _update_customers(conn, target, took, dialect)
+    finals = [_final_state(arm, targets.get(arm.target), dialect) for arm in arms]
+    values = {
+        column: case(
+            *((arm_of == i, final[column]) for i, final in enumerate(finals[:-1])),
+            else_=finals[-1][column],
+        )
+        if len(finals) > 1
+        else finals[0][column]
+        for column in finals[0]
+    }
+    result = conn.execute(update(enrollments).where(*where).values(**values))
+    counts[spec.step] = int(result.rowcount or 0)
+    return counts
+
+
+def _final_state(arm: Arm, target: SetStep | None, dialect: str) -> dict[str, Any]:
+    """Where an enrollment taking ``arm`` ends up, after ``target`` too when it is chained."""
+    # A typed NULL: PostgreSQL reads a CASE of untyped NULLs as text.
+    never = literal(None, E.wake_at.type)
+    done = {"status": literal("completed"), "ended_at": E.wake_at, "wake_at": never}
+    state: dict[str, Any] = {
+        "step": literal(arm.target, String),
+        "status": literal("active"),
+        "wake_at": E.wake_at,
+        "ended_at": E.ended_at,
+        "exit_reason": E.exit_reason,
+    }
+    if target is None:
+        return {**state, **done, "step": literal(END, String)} if arm.target == END else state
+    if target.exit_reason is not None:
+        return {
+            **state,
+            **done,
+            "status": literal("exited"),
+            "exit_reason": literal(target.exit_reason, String),
+        }
+    after = target.arms[0].target
+    state["step"] = literal(after, String)
+    if target.wait:
+        state["wake_at"] = _add_seconds(E.wake_at, target.add_seconds, dialect)
+    elif after == END:
+        state.update(done)
+    return state
 
 
 class _Unindexed:
