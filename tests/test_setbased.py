@@ -231,6 +231,8 @@ steps:
     branch:
       - when: "customer.score < 0"
         goto: end
+      - when: "customer.score == 2"
+        goto: stop
       - goto: loyal
   - id: loyal
     wait: 30m
@@ -348,6 +350,8 @@ def test_set_based_advancing_leaves_the_same_database_as_python(
     assert {"case 1 → vip", "case 2 → free", "case 3 → loyal", "no case matched → regular"} <= (
         outcomes
     )
+    # Every kind of chained target ran: an update, a wait, an exit, and an update to the end.
+    assert {"case 2 → stop", "exit vip_done", "waited", "updated", "case 1 → mark"} <= outcomes
 
 
 MIXED = """
@@ -404,7 +408,7 @@ def test_which_targets_run_in_the_same_statements(tmp_path: Path) -> None:
     target writes a field the branch reads."""
     steps = set_steps(write_project(tmp_path, {"tiers": TIERS}).plans["tiers"])
     assert set(chained(steps["tier"], steps)) == {"vip", "regular", "loyal"}  # free branches
-    assert set(chained(steps["free"], steps)) == {"loyal"}  # the other arm ends
+    assert set(chained(steps["free"], steps)) == {"stop", "loyal"}  # the first arm ends
     assert set(chained(steps["hop"], steps)) == set()  # tier has conditions
     assert chained(steps["again"], steps) == {}  # mark writes `tier`, which again reads
     assert chained(steps["regular"], steps) == {}  # an update runs alone
