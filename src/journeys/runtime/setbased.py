@@ -103,8 +103,8 @@ def refs(cond: Cond) -> set[Ref]:
     return set().union(*(refs(p) for p in cond.parts))
 
 
-def compile_condition(source: str) -> Cond | None:
-    """``source`` as a :data:`Cond`, or None when SQL could not give exactly Jinja's answer."""
+def _expression(source: str) -> nodes.Node | None:
+    """The single expression node of ``source``, or None (a syntax error, not one node)."""
     try:
         template = parse_expression(source)
     except ExpressionError:
@@ -112,7 +112,13 @@ def compile_condition(source: str) -> Cond | None:
     body = template.body
     if len(body) != 1 or not isinstance(body[0], nodes.Output) or len(body[0].nodes) != 1:
         return None
-    return _cond(body[0].nodes[0])
+    return body[0].nodes[0]
+
+
+def compile_condition(source: str) -> Cond | None:
+    """``source`` as a :data:`Cond`, or None when SQL could not give exactly Jinja's answer."""
+    node = _expression(source)
+    return None if node is None else _cond(node)
 
 
 def necessary_conditions(source: str) -> tuple[Cond, ...]:
@@ -124,15 +130,11 @@ def necessary_conditions(source: str) -> tuple[Cond, ...]:
     true: at best an earlier operand raised first, which enrolls nobody either. A store may
     therefore leave such customers out before evaluating ``source`` on the rest.
     """
-    try:
-        template = parse_expression(source)
-    except ExpressionError:
-        return ()
-    body = template.body
-    if len(body) != 1 or not isinstance(body[0], nodes.Output) or len(body[0].nodes) != 1:
+    top = _expression(source)
+    if top is None:
         return ()
     operands: list[nodes.Node] = []
-    stack = [body[0].nodes[0]]
+    stack = [top]
     while stack:
         node = stack.pop()
         if isinstance(node, nodes.And):
