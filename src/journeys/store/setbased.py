@@ -309,8 +309,8 @@ def _final_state(arm: Arm, target: SetStep | None, dialect: str) -> dict[str, An
 class _Unindexed:
     """Columns of ``enrollments`` for the statements' filters. On SQLite each is written
     ``+enrollments.<col>``, SQLite's way to keep a term from choosing an index: otherwise the
-    planner walks the ``(status, wake_at)`` index over *every* due row for each chunk instead
-    of looking up the chunk's ids, and a million due rows cost a million visits per chunk."""
+    planner walks the due index over *every* due row for each chunk instead of looking up
+    the chunk's ids, and a million due rows cost a million visits per chunk."""
 
     def __init__(self, dialect: str) -> None:
         self._plain = dialect != "sqlite"
