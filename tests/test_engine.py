@@ -835,3 +835,19 @@ def test_a_segment_that_fails_for_one_customer_skips_only_that_customer(
     assert len(warnings) == 2, warnings
     assert "scored: the segment failed for 1 customer(s)" in warnings[0]
     assert "c-2:" in warnings[0] and "score" in warnings[0]
+
+
+def test_a_schedule_without_a_segment_enrolls_every_customer(tmp_path: Path, db_url: str) -> None:
+    everyone = SEGMENTED.replace(
+        '  segment: "customer.orders_count >= 0 and customer.score >= 5"\n', ""
+    )
+    assert "segment" not in everyone
+    service = open_service(write_project(tmp_path, {"scored": everyone}), db_url)
+    service.import_customers(
+        [{"id": "c-1", "email": "a@example.com"}, {"id": "c-2", "email": "b@example.com"}]
+    )
+    run_until(service, T0 + timedelta(days=1))
+    assert sorted((m["customer_id"], m["due_at"]) for m in messages(service)) == [
+        ("c-1", utc(2026, 3, 2, 10)),
+        ("c-2", utc(2026, 3, 2, 10)),
+    ]

@@ -795,6 +795,9 @@ class Engine:
                 for chunk in setrepo.segment_customers(conn, necessary):
                     matched = []
                     for row in chunk:
+                        if trigger.segment is None:  # everyone: no context to build
+                            matched.append((row, fire, None))
+                            continue
                         ctx = expression_context(
                             customer_view(row), event={}, answers={}, now=fire, journey=journey
                         )
