@@ -171,7 +171,13 @@ def _wait(predicate: Any, timeout: float, message: str) -> None:
     deadline = time.monotonic() + timeout
     while not predicate():
         if time.monotonic() > deadline:
-            pytest.fail(message)
+            # Say what Prefect did: a trigger that never fired and a run that failed differ.
+            try:
+                runs, _ = _runs_and_tasks()
+                seen = [f"{r.name}: {r.state_name} (created {r.created})" for r in runs]
+            except Exception as exc:  # the server itself may be the problem
+                seen = [f"could not read flow runs: {exc!r}"]
+            pytest.fail(f"{message}; flow runs of the deployment: {seen or 'none'}")
         time.sleep(0.5)
 
 
