@@ -4,19 +4,17 @@ These are module-level flows so that Prefect can load them again from their entr
 (``flows/journey_flows.py:journey_flow``), as ``serve`` and workers do; flows built from
 closures at run time could not be served together.
 
-=====================  =============================================================  ========
-flow (entry point)     what it does                                                   deployed
-=====================  =============================================================  ========
-``journey_flow``       pull CRM events → process → date/schedule sweep → advance      one per
-                       the journey step by step → dispatch the outbox                 journey
-``tick``               pull CRM events → process → advance every journey → dispatch   ``tick``
-``ingest_events``      ingest a JSON Lines/CSV file of CRM events (by path)           ad hoc
+=========================  =========================================================  ========
+flow (entry point)         what it does                                               deployed
+=========================  =========================================================  ========
+``journey_flow``           pull CRM events → one pass (each unit a task run named     one per
+                           after its step) → dispatch the outbox                      journey
+``tick``                   pull CRM events → one pass → dispatch                      ``tick``
+``ingest_events``          ingest a JSON Lines/CSV file of CRM events (by path)       ad hoc
 ``ingest_prefect_events``  pull ``crm.*`` Prefect events into the event store         ad hoc
-``process_events``     match pending events (enroll, wake, exit, goals)               ad hoc
-``advance_journey``    run every due step of one journey, one task run per step       ad hoc
-``sweep_triggers``     enroll for date and schedule triggers due up to now            ad hoc
-``dispatch_outbox``    send due outbox rows exactly once                              ad hoc
-=====================  =============================================================  ========
+``run_pass``               one pass: events, fired triggers, due steps, in event time ad hoc
+``dispatch_outbox``        send due outbox rows exactly once                          ad hoc
+=========================  =========================================================  ========
 
 Privacy: parameters are a journey id or a file path; results are counts; logs are counts and
 ids. Event payloads and customer profiles never pass through Prefect parameters, results or logs.
@@ -32,6 +30,7 @@ enrollments' move to their next step). Sending is different: see :func:`dispatch
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -40,9 +39,6 @@ from prefect.cache_policies import NO_CACHE
 
 from journeys.orchestration.flow_support import current_service, service_scope
 from journeys.orchestration.prefect_events import pull_crm_events
-
-BATCH_LIMIT = 5000
-"""Enrollments per claimed batch of one step."""
 
 DISPATCH_LIMIT = 1000
 """Outbox rows per dispatch call."""
@@ -96,42 +92,30 @@ def pull_prefect_events_task() -> dict[str, Any]:
     return report
 
 
-@task(name="process-events", retries=2, retry_delay_seconds=5, **_TASK_OPTIONS)
-def process_events_task(limit: int = BATCH_LIMIT) -> int:
-    """Match pending events. Retry-safe: an event is marked processed with its effects."""
-    count = current_service().process_events(limit=limit)
-    get_run_logger().info("processed %d events", count)
-    return count
+@task(name="unit", retries=1, retry_delay_seconds=10, **_TASK_OPTIONS)
+def unit_task(label: str, work: Callable[[], int]) -> int:
+    """One unit of a pass (matching events, a step's due customers, a trigger's fire); the
+    task run is named after it (``<journey>.<step>`` for a step) and returns its count.
 
-
-@task(name="sweep-triggers", retries=2, retry_delay_seconds=5, **_TASK_OPTIONS)
-def sweep_triggers_task(journey: str | None = None) -> int:
-    """Enroll for due date/schedule triggers. Retry-safe: one enrollment per trigger key."""
-    count = current_service().sweep_triggers(journey)
-    get_run_logger().info("date/schedule triggers enrolled %d customers", count)
-    return count
-
-
-@task(name="advance-step", retries=1, retry_delay_seconds=10, **_TASK_OPTIONS)
-def advance_step_task(journey: str, step: str, limit: int = BATCH_LIMIT) -> int:
-    """Run one step for a claimed batch of due enrollments; returns how many it handled.
-
-    Retry-safe: the batch commits its effects together with each enrollment's move to its next
-    step, and the outbox row of a message step has the unique key (enrollment, step, attempt),
-    so a retry only redoes what did not commit and cannot write a message twice. This task
-    only writes outbox rows; sending them is :func:`dispatch_task`'s job.
+    Retry-safe: a unit's batches commit their effects together with each enrollment's move to
+    its next step, events are marked processed with their effects, and the outbox row of a
+    message step has the unique key (enrollment, step, attempt), so a retry only redoes what
+    did not commit and cannot write a message twice. Sending is :func:`dispatch_task`'s job.
     """
-    count = current_service().advance_step(journey, step, limit=limit)
-    get_run_logger().info("%s.%s handled %d enrollments", journey, step, count)
+    count = work()
+    get_run_logger().info("%s handled %d", label, count)
     return count
 
 
-@task(name="advance-all", retries=1, retry_delay_seconds=10, **_TASK_OPTIONS)
-def advance_all_task() -> dict[str, int]:
-    """Advance every journey until nothing is due (same retry argument as advance-step)."""
-    counts = current_service().advance(None)
-    get_run_logger().info("advanced %d enrollment steps: %s", sum(counts.values()), counts)
-    return counts
+def _run_unit(label: str, work: Callable[[], int]) -> int:
+    """Run one unit of a pass as a task run named after it."""
+    return unit_task.with_options(name=label, task_run_name=label)(label, work)
+
+
+def _pass() -> dict[str, int]:
+    """One pass of the engine (everything due, in event time), each unit a task run."""
+    report = current_service().run_pass(run_unit=_run_unit, by_step=True)
+    return report.as_dict()
 
 
 @task(name="dispatch-outbox", retries=0, **_TASK_OPTIONS)
@@ -149,38 +133,21 @@ def dispatch_task(limit: int = DISPATCH_LIMIT) -> int:
     return count
 
 
-def _advance_steps(journey: str, limit: int = BATCH_LIMIT) -> dict[str, int]:
-    """Run each due step of ``journey`` as a task run ``<journey>.<step>`` until none is due."""
-    service = current_service()
-    totals: dict[str, int] = {}
-    while True:
-        steps = service.due_steps(journey)
-        if not steps:
-            break
-        progressed = 0
-        for step in steps:
-            name = f"{journey}.{step}"
-            step_task = advance_step_task.with_options(name=name, task_run_name=name)
-            count = step_task(journey, step, limit)
-            totals[name] = totals.get(name, 0) + count
-            progressed += count
-        if progressed == 0:
-            # Everything due is claimed by other workers right now; they will finish it.
-            break
-    return totals
-
-
 # --------------------------------------------------------------------------- flows
 
 
 @flow(name="journey", **_FLOW_OPTIONS)
 def journey_flow(journey: str) -> dict[str, Any]:
-    """Everything one journey needs, run by its deployment (named after the journey).
+    """The run of one journey's deployment (named after the journey), started by its CRM
+    events or its schedule.
 
-    Pull CRM events from Prefect → process pending events → sweep date/schedule triggers →
-    advance the journey step by step → dispatch the outbox; repeated while new events keep
-    arriving (see :data:`MAX_ROUNDS`). Because it handles *every* pending event, a burst of
-    events triggers a handful of runs, not one run per event.
+    Pull CRM events from Prefect → one pass (match events, sweep the triggers that fired, run
+    every due step, each group a task run named after its step) → dispatch the outbox;
+    repeated while new events keep arriving (see :data:`MAX_ROUNDS`). A pass covers every
+    journey, because a customer's journeys share the customer (a stage one changes is what
+    another reads) and the pass keeps each customer's events and steps in time order; the
+    deployment that ran decides only when it happens. Because it handles *every* pending
+    event, a burst of events triggers a handful of runs, not one run per event.
     """
     logger = get_run_logger()
     started = time.monotonic()
@@ -188,35 +155,34 @@ def journey_flow(journey: str) -> dict[str, Any]:
         "journey": journey,
         "rounds": 0,
         "pulled": 0,
-        "processed": 0,
-        "swept": 0,
+        "events": 0,
+        "enrolled_by_time": 0,
         "steps": {},
         "dispatched": 0,
     }
     with service_scope():
-        for round_no in range(MAX_ROUNDS):
+        for _ in range(MAX_ROUNDS):
             pulled = pull_prefect_events_task()
-            processed = process_events_task()
-            if round_no == 0:
-                summary["swept"] = sweep_triggers_task(journey)
-            steps = _advance_steps(journey)
+            counts = _pass()
             dispatched = dispatch_task()
             summary["rounds"] += 1
             summary["pulled"] += pulled["accepted"]
-            summary["processed"] += processed
+            summary["events"] += counts.pop("events", 0)
+            summary["enrolled_by_time"] += counts.pop("enrolled_by_time", 0)
+            counts.pop("late_events", None)
             summary["dispatched"] += dispatched
-            for name, count in steps.items():
+            for name, count in counts.items():
                 summary["steps"][name] = summary["steps"].get(name, 0) + count
             if pulled["accepted"] == 0 or time.monotonic() - started > TIME_BUDGET_SECONDS:
                 break
     logger.info(
-        "journey %s: %d rounds, %d new events, %d processed, %d enrolled by sweep, "
+        "journey %s: %d rounds, %d new events, %d matched, %d enrolled by date or schedule, "
         "%d step executions, %d dispatched",
         journey,
         summary["rounds"],
         summary["pulled"],
-        summary["processed"],
-        summary["swept"],
+        summary["events"],
+        summary["enrolled_by_time"],
         sum(summary["steps"].values()),
         summary["dispatched"],
     )
@@ -225,22 +191,16 @@ def journey_flow(journey: str) -> dict[str, Any]:
 
 @flow(name="journeys-tick", **_FLOW_OPTIONS)
 def tick() -> dict[str, Any]:
-    """The periodic safety net (every minute): pull, process, advance every journey, dispatch.
+    """The periodic safety net (every minute): pull, one pass, dispatch.
 
     It finishes waits that came due with no event to trigger their journey, and events that
     arrived through ``journeys ingest`` rather than as Prefect events.
     """
     with service_scope():
         pulled = pull_prefect_events_task()
-        processed = process_events_task()
-        steps = advance_all_task()
+        counts = _pass()
         dispatched = dispatch_task()
-    return {
-        "pulled": pulled["accepted"],
-        "processed": processed,
-        "steps": steps,
-        "dispatched": dispatched,
-    }
+    return {"pulled": pulled["accepted"], "pass": counts, "dispatched": dispatched}
 
 
 @flow(name="ingest-events", **_FLOW_OPTIONS)
@@ -257,31 +217,12 @@ def ingest_prefect_events() -> dict[str, Any]:
         return pull_prefect_events_task()
 
 
-@flow(name="process-events", **_FLOW_OPTIONS)
-def process_events() -> int:
-    """Match every pending event: enroll, wake waits, exit, record goals."""
+@flow(name="run-pass", **_FLOW_OPTIONS)
+def run_pass() -> dict[str, int]:
+    """One pass: every pending event and due step, and the triggers that fired, in event
+    time; each group of work a task run."""
     with service_scope():
-        total = 0
-        for _ in range(MAX_ROUNDS):
-            count = process_events_task()
-            total += count
-            if count < BATCH_LIMIT:
-                break
-        return total
-
-
-@flow(name="advance-journey", **_FLOW_OPTIONS)
-def advance_journey(journey: str) -> dict[str, int]:
-    """Run every due step of ``journey``, each as a task run named ``<journey>.<step>``."""
-    with service_scope():
-        return _advance_steps(journey)
-
-
-@flow(name="sweep-triggers", **_FLOW_OPTIONS)
-def sweep_triggers(journey: str | None = None) -> int:
-    """Enroll customers for date and schedule triggers due up to now (all journeys if None)."""
-    with service_scope():
-        return sweep_triggers_task(journey)
+        return _pass()
 
 
 @flow(name="dispatch-outbox", **_FLOW_OPTIONS)

@@ -69,7 +69,7 @@ def open_service(project: Project, url: str, start: datetime = T0) -> JourneySer
     clock = VirtualClock(start)
     channels = default_channels(NullChannel())
     service = JourneyService(db, project, clock=clock, channels=channels)
-    service.engine.start_cursors(start)
+    service.start_cursors(start)
     return service
 
 

@@ -87,7 +87,7 @@ def run_demo(
         events = list(generate_events(people, DEMO_START, days, seed=seed))
         report = service.ingest(events, source="demo")
         say(f"ingested {report.accepted} events over {days} days (virtual time)")
-        service.engine.start_cursors(DEMO_START)
+        service.start_cursors(DEMO_START)
         until = DEMO_START + timedelta(days=days)
         rng = random.Random(seed)
         answered = [0]

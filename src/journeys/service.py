@@ -1,51 +1,55 @@
-"""The facade every shell uses (CLI, APScheduler runner, Prefect flows).
+"""The facade every shell uses (CLI, APScheduler runner, PostgreSQL workers, Prefect flows).
 
-``JourneyService.open(...)`` loads and validates the project, opens (and migrates) the store
-and builds the engine. Its methods are the core operations of DESIGN §4: ingest, process
-events, sweep date/schedule triggers, advance, dispatch.
+``JourneyService.open(...)`` loads the compiled project and opens the store. Its methods are
+the core operations: import customers, ingest events, run a pass (everything due, in event
+time), dispatch the outbox, and step virtual time. It holds no logic of its own.
 """
 
 from __future__ import annotations
 
-import csv
-import io
-import json
-import logging
 import os
-import re
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine
 
-from journeys.channels.base import (
-    Channel,
-    ChannelError,
-    ChannelRegistry,
-    OutboundMessage,
-    SendResult,
-)
+from journeys.channels.base import Channel, ChannelRegistry
 from journeys.channels.console import ConsoleChannel
 from journeys.clock import Clock, SystemClock, VirtualClock
-from journeys.runtime.engine import Engine as JourneyEngine
-from journeys.runtime.engine import StepReport, iter_chunks, quiesce
-from journeys.runtime.records import (
-    CREATING_EVENTS,
-    RecordError,
-    normalise_customer,
-    normalise_event,
+from journeys.runtime.batch import Runtime
+from journeys.runtime.dispatch import dispatch
+from journeys.runtime.ingest import RecordReport, import_customers, ingest_events
+from journeys.runtime.passes import (
+    WATERMARK,
+    Pass,
+    PassReport,
+    UnitRunner,
+    cursor_key,
+    run_directly,
 )
-from journeys.spec import Project, load_project
+from journeys.runtime.plans import PlanSet
+from journeys.runtime.render import Renderer
+from journeys.runtime.sweep import Sweeper
+from journeys.sources import BadLine, parse_json_lines, read_records, records_from_text
+from journeys.spec import Project
 from journeys.spec.models import CHANNELS
-from journeys.store import db as store_db
-from journeys.store import repository as repo
+from journeys.store.interface import Store, Tx
+from journeys.store.memory import MemoryStore
+from journeys.store.sql import SqlStore
 
-log = logging.getLogger("journeys.service")
+__all__ = [
+    "BadLine",
+    "JourneyService",
+    "ProjectInvalid",
+    "RecordReport",
+    "default_channels",
+    "parse_json_lines",
+    "read_records",
+    "records_from_text",
+]
 
-INGEST_CHUNK = 5000
 STANDARD_CHANNELS = CHANNELS
 """The channel names journeys can use (the language's ``channel:`` values)."""
 
@@ -66,82 +70,12 @@ class ProjectInvalid(Exception):
         super().__init__("the journey specs have errors:\n" + "\n".join(lines))
 
 
-@dataclass
-class RecordReport:
-    """The outcome of importing or ingesting a file: counts and every bad record by line."""
-
-    accepted: int = 0
-    duplicates: int = 0
-    unchanged: int = 0
-    errors: list[tuple[int, str]] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        """No bad records."""
-        return not self.errors
-
-
-class BadLine:
-    """A line that could not even be parsed (placeholder carrying the parse error)."""
-
-    def __init__(self, message: str) -> None:
-        self.message = message
-
-
-# Bytes that are not UTF-8 survive decoding as lone surrogates (errors="surrogateescape"), so
-# one bad line becomes one bad record instead of an exception that stops the whole file.
-_NOT_UTF8 = re.compile("[\udc80-\udcff]")
-NOT_UTF8 = "not UTF-8 text: save the file as UTF-8"
-
-
-def read_records(path: Path) -> Iterator[Any]:
-    """Records of a JSON Lines or CSV file, one per line; unparsable lines (not JSON, not
-    UTF-8, …) yield :class:`BadLine`.
-
-    Blank lines are yielded as None so that positions stay line numbers.
-    """
-    if path.suffix.lower() == ".csv":
-        with path.open(newline="", encoding="utf-8-sig", errors="surrogateescape") as handle:
-            reader = csv.DictReader(handle)
-            if not reader.fieldnames or "id" not in reader.fieldnames:
-                yield BadLine(f"the header has no 'id' column (found: {reader.fieldnames})")
-                return
-            yield None  # the header line
-            for row in reader:
-                if None in row:
-                    yield BadLine(f"{len(row[None])} more value(s) than header columns")  # type: ignore[index]
-                    continue
-                if any(_NOT_UTF8.search(v) for v in row.values() if v):
-                    yield BadLine(NOT_UTF8)
-                    continue
-                yield {k: v for k, v in row.items() if v not in (None, "")}
-        return
-    with path.open(encoding="utf-8", errors="surrogateescape") as handle:
-        yield from parse_json_lines(handle)
-
-
-def parse_json_lines(lines: Iterable[str]) -> Iterator[Any]:
-    """One record per line: the parsed JSON, :class:`BadLine` if it is not JSON, None if blank."""
-    for line in lines:
-        text = line.strip()
-        if not text:
-            yield None
-            continue
-        if _NOT_UTF8.search(text):
-            yield BadLine(NOT_UTF8)
-            continue
-        try:
-            yield json.loads(text)
-        except json.JSONDecodeError as exc:
-            yield BadLine(f"not valid JSON: {exc.msg} at column {exc.colno}")
-
-
 class JourneyService:
     """Core operations over one store and one project. Cheap to call often; not thread-safe."""
 
     def __init__(
         self,
-        db: Engine,
+        db: Engine | Store,
         project: Project,
         *,
         clock: Clock | None = None,
@@ -151,21 +85,23 @@ class JourneyService:
     ) -> None:
         if not project.ok:
             raise ProjectInvalid(project)
-        self.db = db
+        self.store: Store = SqlStore(db) if isinstance(db, Engine) else db
+        self.db: Engine | None = db if isinstance(db, Engine) else None
+        """The SQLAlchemy engine of a SQL store (None for the in-memory store)."""
         self.project = project
         self.clock = clock or SystemClock()
         self.channels = channels if channels is not None else default_channels()
         self.worker_id = worker_id or f"{os.uname().nodename}:{os.getpid()}"
-        self._undispatched = True  # messages queued before this process started
-        self.engine = JourneyEngine(
-            db,
-            project.plans,
-            lifecycle=project.lifecycle,
-            settings=project.settings,
-            templates=project.templates,
-            clock=self.clock,
+        settings = project.settings
+        self.runtime = Runtime(
+            plans=PlanSet(project.plans, project.lifecycle),
+            settings=settings,
+            renderer=Renderer(settings, project.templates, self.clock),
             batch_size=batch_size,
         )
+        self.sweeper = Sweeper(project.plans, settings.timezone, settings.feb29)
+        self._versions_saved = False
+        self._undispatched = True  # messages queued before this process started
 
     @classmethod
     def open(
@@ -177,221 +113,131 @@ class JourneyService:
         worker_id: str | None = None,
         channels: ChannelRegistry | None = None,
         batch_size: int = 2000,
+        **engine_kw: Any,
     ) -> JourneyService:
-        """Load the project, open and migrate the store, and build the engine."""
-        project = load_project([Path(specs)], templates_dir=templates)
-        db = store_db.open_store(database_url)
+        """Load the compiled project (cached by content) and open the store."""
+        from journeys.spec.cache import load_compiled_project
+        from journeys.store import db as store_db
+
+        project = load_compiled_project(Path(specs), templates_dir=templates)
+        if not project.ok:
+            raise ProjectInvalid(project)
+        engine = store_db.open_store(database_url, **engine_kw)
         return cls(
-            db, project, clock=clock, channels=channels, worker_id=worker_id, batch_size=batch_size
+            engine,
+            project,
+            clock=clock,
+            channels=channels,
+            worker_id=worker_id,
+            batch_size=batch_size,
         )
+
+    @classmethod
+    def in_memory(cls, project: Project, *, clock: Clock, **kw: Any) -> JourneyService:
+        """A service on a fresh :class:`~journeys.store.memory.MemoryStore`."""
+        return cls(MemoryStore(), project, clock=clock, **kw)
 
     def close(self) -> None:
         """Release database connections."""
-        self.db.dispose()
+        self.store.dispose()
 
-    # ------------------------------------------------------------------ import / ingest
+    # ------------------------------------------------------------------ intake
 
     def import_customers(self, records: Iterable[Any], first_line: int = 1) -> RecordReport:
-        """Upsert customer profiles (CSV/JSONL records). Importing the same file twice changes
-        nothing; bad records are reported by line and skipped, good ones kept."""
-        report = RecordReport()
-        now = self.clock.now()
-        numbered = ((first_line + i, r) for i, r in enumerate(records))
-        for chunk in iter_chunks((x for x in numbered if x[1] is not None), INGEST_CHUNK):
-            good: dict[str, dict[str, Any]] = {}
-            for line, raw in chunk:
-                if isinstance(raw, BadLine):
-                    report.errors.append((line, raw.message))
-                    continue
-                if not isinstance(raw, Mapping):
-                    report.errors.append((line, "a customer must be a JSON object or CSV row"))
-                    continue
-                try:
-                    good[str(raw.get("id", "")).strip() or "?"] = normalise_customer(raw)
-                except RecordError as exc:
-                    report.errors.append((line, str(exc)))
-            with self.db.begin() as conn:
-                existing = repo.load_customers(conn, good)
-                new_rows, changed = [], []
-                for cid, rec in good.items():
-                    old = existing.get(cid)
-                    if old is None:
-                        row = self.engine.new_customer(cid, now)
-                        row.update(rec)
-                        new_rows.append(row)
-                        continue
-                    merged = dict(old)
-                    attrs = dict(old.get("attributes") or {})
-                    attrs.update(rec.pop("attributes", {}))
-                    merged.update(rec)
-                    merged["attributes"] = attrs
-                    if merged != old:
-                        merged["updated_at"] = now
-                        changed.append(merged)
-                    else:
-                        report.unchanged += 1
-                repo.insert_customers(conn, new_rows)
-                repo.update_customers(conn, changed)
-            if new_rows or changed:
-                self.engine.customers_changed()
-            report.accepted += len(new_rows) + len(changed)
+        """Upsert customer profiles (CSV/JSONL records); bad ones are reported by line."""
+        report = import_customers(
+            self.store,
+            records,
+            self.clock.now(),
+            self.runtime.plans.lifecycle.initial,
+            first_line,
+        )
+        if report.customers_changed:
+            self.sweeper.profiles_changed()
         return report
 
     def ingest(
         self, records: Iterable[Any], source: str = "api", first_line: int = 1
     ) -> RecordReport:
-        """Store events, deduplicated by id. Bad records are reported by position and skipped;
-        good ones are kept. Matching happens in :meth:`process_events`."""
-        report = RecordReport()
-        now = self.clock.now()
-        numbered = ((first_line + i, r) for i, r in enumerate(records))
-        created: set[str] = set()
-        for chunk in iter_chunks((x for x in numbered if x[1] is not None), INGEST_CHUNK):
-            parsed: list[tuple[int, dict[str, Any]]] = []
-            for line, raw in chunk:
-                if isinstance(raw, BadLine):
-                    report.errors.append((line, raw.message))
-                    continue
-                try:
-                    parsed.append((line, normalise_event(raw)))
-                except RecordError as exc:
-                    report.errors.append((line, str(exc)))
-            with self.db.begin() as conn:
-                known = repo.existing_customer_ids(conn, {e["customer_id"] for _, e in parsed})
-                stored = repo.existing_event_ids(conn, {e["id"] for _, e in parsed})
-                rows, seen = [], set()
-                for line, event in parsed:
-                    cid = event["customer_id"]
-                    if event["type"] in CREATING_EVENTS:
-                        created.add(cid)
-                    elif cid not in known and cid not in created:
-                        report.errors.append(
-                            (
-                                line,
-                                f"unknown customer {cid!r}: import it first "
-                                "(journeys import customers) or send customer.updated",
-                            )
-                        )
-                        continue
-                    if event["id"] in stored or event["id"] in seen:
-                        report.duplicates += 1
-                        continue
-                    seen.add(event["id"])
-                    rows.append({**event, "received_at": now, "source": source})
-                repo.insert_events(conn, rows)
-            report.accepted += len(rows)
-        return report
+        """Store events, deduplicated by id; bad records are reported by position. Matching
+        happens in the next pass."""
+        return ingest_events(self.store, records, self.clock.now(), source, first_line)
 
-    # ------------------------------------------------------------------ core operations
+    # ------------------------------------------------------------------ passes
 
-    def process_events(self, limit: int | None = None) -> int:
-        """Match pending events (enroll, resume waits, exits, goals, stage rules)."""
-        return self.engine.process_events(limit)
+    def _save_versions(self) -> None:
+        if not self._versions_saved:
+            rows = self.runtime.plans.version_rows(self.clock.now())
+            self.store.transaction(lambda tx: tx.save_versions(rows))
+            self._versions_saved = True
 
-    def sweep_triggers(self, journey: str | None = None) -> int:
-        """Date and schedule triggers due up to now; returns new enrollments."""
-        return self.engine.sweep_triggers(journey)
+    def run_pass(self, *, run_unit: UnitRunner = run_directly, by_step: bool = False) -> PassReport:
+        """Everything due up to now, in event time (:mod:`journeys.runtime.passes`)."""
+        self._save_versions()
+        return Pass(
+            self.runtime,
+            self.store,
+            self.sweeper,
+            self.clock.now(),
+            run_unit=run_unit,
+            by_step=by_step,
+        ).run()
 
-    def due_steps(self, journey: str) -> list[str]:
-        """Step ids of ``journey`` that have due enrollments."""
-        return [s for _, s in self.engine.due_steps(journey)]
+    def start_cursors(self, at: datetime) -> None:
+        """Sweep date and schedule triggers from ``at`` on (no catch-up before it)."""
 
-    def advance_step(self, journey: str, step: str, limit: int | None = None) -> int:
-        """Run one step for a batch of its due enrollments."""
-        return self.engine.advance_step(journey, step, limit)
+        def work(tx: Tx) -> None:
+            for plan in self.runtime.plans.timed():
+                if tx.get_state(cursor_key(plan.journey)) is None:
+                    tx.set_state(cursor_key(plan.journey), at)
 
-    def advance(self, journey: str | None = None) -> dict[str, int]:
-        """Advance every due enrollment until it waits or ends: ``journey.step`` → count."""
-        report: StepReport = self.engine.advance(journey)
-        return dict(report.counts)
+        self.store.transaction(work)
+
+    def replay_since(self, at: datetime) -> None:
+        """Sweep date and schedule triggers again from ``at`` (``journeys run --since``):
+        fires missed while nothing ran enroll now; fires already swept do not enroll twice
+        (one enrollment per trigger key)."""
+
+        def work(tx: Tx) -> None:
+            for plan in self.runtime.plans.timed():
+                tx.set_state(cursor_key(plan.journey), at)
+
+        self.store.transaction(work)
 
     def dispatch(self, limit: int = 1000) -> int:
         """Send due outbox messages through their channels, each exactly once."""
-        sent_total = 0
-        while True:
-            now = self.clock.now()
-            with self.db.begin() as conn:
-                rows = repo.claim_outbox(conn, now, limit)
-                if not rows:
-                    break
-                results: list[dict[str, Any]] = []
-                by_channel: dict[str, list[dict[str, Any]]] = {}
-                for row in rows:
-                    by_channel.setdefault(row["channel"], []).append(row)
-                for name, group in by_channel.items():
-                    results.extend(self._send_group(name, group, now))
-                repo.finish_outbox(conn, results)
-            sent_total += sum(1 for r in results if r["status"] == "sent")
-            if len(rows) < limit or not results:
-                # A short batch took everything due; a batch that only failed retryably
-                # (provider down) stays pending for the next dispatch instead of being
-                # claimed again at once.
-                break
-        return sent_total
-
-    def _send_group(
-        self, name: str, rows: list[dict[str, Any]], now: datetime
-    ) -> list[dict[str, Any]]:
-        try:
-            channel = self.channels.get_channel(name)
-        except KeyError as exc:
-            return [_result(r, "failed", now, error=str(exc)) for r in rows]
-        messages = [
-            OutboundMessage(
-                outbox_id=r["id"],
-                customer_id=r["customer_id"],
-                journey=r["journey"],
-                step=r["step"],
-                template=r["template"],
-                channel=r["channel"],
-                recipient=r["recipient"],
-                subject=r["subject"] or "",
-                html=r["html"] or "",
-                text=r["text"] or "",
-                locale=r["locale"] or "",
-                due_at=r["due_at"],
-            )
-            for r in rows
-        ]
-        try:
-            outcomes: list[SendResult | ChannelError] = list(channel.send_batch(messages))
-            if len(outcomes) != len(rows):
-                raise ChannelError(
-                    f"channel {name!r} returned {len(outcomes)} results for {len(rows)} messages"
-                )
-        except Exception as exc:
-            # The channel could say nothing per message (base.py): every message stays pending
-            # for the next dispatch. Raising here instead would roll back the rows other
-            # channels of this batch already sent, and they would be sent again.
-            log.error("channel %r failed for %d messages: %s", name, len(rows), exc)
-            return []
-        results = []
-        for row, outcome in zip(rows, outcomes, strict=True):
-            if isinstance(outcome, ChannelError):
-                # Retryable errors stay pending for the next dispatch; others fail for good.
-                if outcome.retryable:
-                    continue
-                results.append(_result(row, "failed", now, error=str(outcome)))
-            else:
-                results.append(_result(row, "sent", now, provider_id=outcome.provider_id))
-        return results
+        return dispatch(self.store, self.channels, self.clock, limit)
 
     def tick(self, *, dispatch_all: bool = True) -> dict[str, int]:
-        """Everything due now: events, time triggers, advancing, then dispatch.
-
-        ``dispatch_all=False`` (virtual-time drivers, where this process is the only writer)
-        skips the outbox query when this engine queued nothing since the last dispatch.
-        """
-        queued = self.engine.queued
-        totals = quiesce(self.engine)
-        if dispatch_all or self.engine.queued != queued or self._undispatched:
+        """A pass, then dispatch. ``dispatch_all=False`` (virtual-time drivers, the only
+        writer) skips the outbox query when the pass queued nothing."""
+        report = self.run_pass()
+        totals = report.as_dict()
+        queued = report.steps.total > 0
+        if dispatch_all or queued or self._undispatched:
             totals["dispatched"] = self.dispatch()
             self._undispatched = False
         return totals
 
+    # ------------------------------------------------------------------ virtual time
+
     def next_event_time(self) -> datetime | None:
         """When something is next scheduled to happen (virtual-time stepping)."""
-        return self.engine.next_event_time()
+        now = self.clock.now()
+
+        def read(tx: Tx) -> list[datetime]:
+            found = [t for t in tx.next_times(now) if t is not None]
+            if self.sweeper.plans:
+                from journeys.runtime.batch import Batch
+
+                batch = Batch(self.runtime, tx, now)
+                for journey in self.sweeper.plans:
+                    cursor = tx.get_state(cursor_key(journey))
+                    found.append(self.sweeper.next_fire(batch, journey, max(cursor or now, now)))
+            return found
+
+        candidates = self.store.transaction(read, read_only=True)
+        return min(candidates) if candidates else None
 
     def run_until(
         self,
@@ -402,8 +248,8 @@ class JourneyService:
         max_steps: int = 1_000_000,
     ) -> int:
         """Virtual time: tick now, then at every instant something is scheduled, up to and at
-        ``until``; returns the number of ticks. ``on_tick`` sees each tick's totals. The clock
-        must be a :class:`~journeys.clock.VirtualClock` (simulate, demo, tests)."""
+        ``until``; returns the number of ticks. The clock must be a
+        :class:`~journeys.clock.VirtualClock` (simulate, demo, tests)."""
         clock = self.clock
         if not isinstance(clock, VirtualClock):
             raise TypeError("run_until steps a VirtualClock; a real clock ticks with `run`")
@@ -425,24 +271,6 @@ class JourneyService:
                 on_tick(totals)
         return ticks
 
-
-def _result(
-    row: Mapping[str, Any],
-    status: str,
-    now: datetime,
-    *,
-    provider_id: str | None = None,
-    error: str | None = None,
-) -> dict[str, Any]:
-    return {
-        "_id": row["id"],
-        "status": status,
-        "sent_at": now if status == "sent" else None,
-        "provider_id": provider_id,
-        "error": error,
-    }
-
-
-def records_from_text(text: str) -> list[Any]:
-    """Parse JSON Lines text (tests, HTTP bodies) the way :func:`read_records` reads a file."""
-    return list(parse_json_lines(io.StringIO(text)))
+    def watermark(self) -> datetime | None:
+        """The instant every customer's timeline has run up to (None before the first pass)."""
+        return self.store.transaction(lambda tx: tx.get_state(WATERMARK), read_only=True)

@@ -1,8 +1,9 @@
 """Virtual-time simulation: run journeys from ``start`` to ``until`` in an in-memory store.
 
-The engine is the real one; only the clock is virtual and jumps from one scheduled instant to
-the next (an event's time, a wake-up, a date or cron fire), so a month runs in seconds and every
-time is exact. Nothing is sent and no database file is left behind.
+The runtime is the real one on :class:`~journeys.store.memory.MemoryStore`; only the clock is
+virtual and jumps from one scheduled instant to the next (an event's time, a wake-up, a date
+or cron fire), so a month runs in seconds and every time is exact. Nothing is sent and no
+database file is left behind.
 """
 
 from __future__ import annotations
@@ -12,14 +13,11 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
-
 from journeys.channels.base import ChannelError, OutboundMessage, SendResult
 from journeys.clock import VirtualClock, iso
 from journeys.service import JourneyService, RecordReport, default_channels
 from journeys.spec import Project
-from journeys.store import db as store_db
-from journeys.store.tables import customers, enrollments, outbox
+from journeys.store.memory import MemoryStore
 
 SENDABLE = ("pending", "sent")
 
@@ -75,65 +73,58 @@ def simulate(
     until: datetime,
     max_steps: int = 1_000_000,
 ) -> SimulationResult:
-    """Run ``project`` in virtual time over the given customers and events."""
+    """Run ``project`` in virtual time over the given customers and events, in memory."""
     clock = VirtualClock(start)
-    db = store_db.open_store("sqlite:///:memory:")
-    try:
-        service = JourneyService(
-            db,
-            project,
-            clock=clock,
-            channels=default_channels(NullChannel()),
-        )
-        result = SimulationResult()
-        result.customer_report = service.import_customers(customer_records)
-        result.event_report = service.ingest(event_records, source="simulation")
-        service.engine.start_cursors(start)
-        service.run_until(until, max_steps=max_steps)
-        _collect(service, result)
-        return result
-    finally:
-        db.dispose()
+    service = JourneyService.in_memory(
+        project, clock=clock, channels=default_channels(NullChannel())
+    )
+    result = SimulationResult()
+    result.customer_report = service.import_customers(customer_records)
+    result.event_report = service.ingest(event_records, source="simulation")
+    service.start_cursors(start)
+    service.run_until(until, max_steps=max_steps)
+    assert isinstance(service.store, MemoryStore)
+    collect(service.store, result)
+    return result
 
 
-def _collect(service: JourneyService, result: SimulationResult) -> None:
-    with service.db.connect() as conn:
-        rows = conn.execute(select(outbox).order_by(outbox.c.due_at, outbox.c.id)).mappings()
-        for row in rows:
-            item = {
-                "customer_id": row["customer_id"],
-                "journey": row["journey"],
-                "step": row["step"],
-                "template": row["template"],
-                "channel": row["channel"],
-                "at": iso(row["due_at"]),
+def collect(store: MemoryStore, result: SimulationResult) -> None:
+    """Fill ``result`` from what a simulation's store holds."""
+    for row in store.all_outbox():
+        item = {
+            "customer_id": row["customer_id"],
+            "journey": row["journey"],
+            "step": row["step"],
+            "template": row["template"],
+            "channel": row["channel"],
+            "at": iso(row["due_at"]),
+        }
+        if row["status"] in SENDABLE:
+            result.messages.append(item)
+        else:
+            result.skipped.append({**item, "status": row["status"], "reason": row["error"]})
+    for enrollment in sorted(store.all_enrollments(), key=lambda e: (e.entered_at, e.id or 0)):
+        result.enrollments.append(
+            {
+                "customer_id": enrollment.customer_id,
+                "journey": enrollment.journey,
+                "status": str(enrollment.status),
+                "exit_reason": enrollment.exit_reason,
+                "entered_at": iso(enrollment.entered_at),
+                "ended_at": iso(enrollment.ended_at),
             }
-            if row["status"] in SENDABLE:
-                result.messages.append(item)
-            else:
-                result.skipped.append({**item, "status": row["status"], "reason": row["error"]})
-        order = (enrollments.c.entered_at, enrollments.c.id)
-        for row in conn.execute(select(enrollments).order_by(*order)).mappings():
-            result.enrollments.append(
-                {
-                    "customer_id": row["customer_id"],
-                    "journey": row["journey"],
-                    "status": row["status"],
-                    "exit_reason": row["exit_reason"],
-                    "entered_at": iso(row["entered_at"]),
-                    "ended_at": iso(row["ended_at"]),
-                }
-            )
-        for row in conn.execute(select(customers).order_by(customers.c.id)).mappings():
-            attributes = dict(row["attributes"] or {})
-            for name in ("orders_count", "lifetime_value"):
-                attributes[name] = row[name]
-            for name in ("first_order_at", "last_order_at"):
-                if row[name] is not None:
-                    attributes[name] = iso(row[name])
-            result.customers.append(
-                {"id": row["id"], "stage": row["stage"], "attributes": attributes}
-            )
+        )
+    for customer in store.all_customers():
+        attributes = dict(customer.attributes or {})
+        attributes["orders_count"] = customer.orders_count
+        attributes["lifetime_value"] = customer.lifetime_value
+        for name in ("first_order_at", "last_order_at"):
+            value = getattr(customer, name)
+            if value is not None:
+                attributes[name] = iso(value)
+        result.customers.append(
+            {"id": customer.id, "stage": customer.stage, "attributes": attributes}
+        )
 
 
 def timeline(result: SimulationResult) -> str:

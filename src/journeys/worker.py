@@ -7,9 +7,9 @@ any number of workers on any number of machines can run against one PostgreSQL d
 
 Why that is safe (see ``docs/scaling.md``):
 
-- every batch is one transaction that claims its rows with ``SELECT … FOR UPDATE SKIP LOCKED``
-  (events, due enrollments, outbox rows), so two workers never hold the same row, and a row
-  that moved on (next step, ``sent``) no longer matches the claim when PostgreSQL re-checks it;
+- every batch is one transaction that holds its customers with transaction-level advisory
+  locks (:mod:`journeys.store.claims`) and its outbox rows with ``SELECT … FOR UPDATE SKIP
+  LOCKED``, so two workers never run one customer's timeline or send one message at once;
 - a worker killed with SIGKILL leaves an open transaction behind; PostgreSQL rolls it back when
   the connection drops, its row locks go with it, and the rows are claimable again;
 - dispatch claims, sends and marks ``sent`` in one transaction, and the outbox row of a
@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.engine import make_url
 
+from journeys.runtime.passes import PassReport
 from journeys.store.db import database_url, describe
 
 if TYPE_CHECKING:
@@ -76,43 +77,32 @@ def require_postgres(url: str | None) -> str:
 
 
 @dataclass
-class PassReport:
-    """What one worker pass did: counts per operation (``journey.step`` for advances)."""
+class WorkerPassReport:
+    """What one worker pass did: the pass (events, fires, steps) and what it dispatched."""
 
-    events: int = 0
-    enrolled_by_time: int = 0
-    steps: dict[str, int] = field(default_factory=dict)
+    run: PassReport = field(default_factory=PassReport)
     dispatched: int = 0
 
     @property
     def busy(self) -> bool:
         """Whether the pass did anything (the worker then goes again without sleeping)."""
-        return bool(self.events or self.enrolled_by_time or self.steps or self.dispatched)
+        return self.run.busy or bool(self.dispatched)
 
     def as_dict(self) -> dict[str, int]:
         """Flat counts, the shape :meth:`JourneyService.tick` returns."""
-        return {
-            "events": self.events,
-            "enrolled_by_time": self.enrolled_by_time,
-            **self.steps,
-            "dispatched": self.dispatched,
-        }
+        return {**self.run.as_dict(), "dispatched": self.dispatched}
 
 
-def worker_pass(service: JourneyService) -> PassReport:
-    """One round of every core operation, each in its own batches (transactions).
+def worker_pass(service: JourneyService) -> WorkerPassReport:
+    """One pass (:mod:`journeys.runtime.passes`), then dispatch.
 
-    Unlike :func:`journeys.runtime.engine.quiesce`, a pass does not wait for work that other
-    workers hold locked: rows skipped by ``SKIP LOCKED`` are theirs, and the next pass picks up
-    whatever they leave behind (or whatever a dead worker's aborted transaction released).
-    Dispatch uses the engine's batch size too, so one send-and-commit transaction (the
-    at-least-once window if the worker dies) never covers more than one batch.
+    A pass does not wait for work other workers hold: customers they hold are skipped, and
+    the next pass picks up whatever they leave behind (or whatever a dead worker's aborted
+    transaction released). Dispatch uses the runtime's batch size too, so one send-and-commit
+    transaction (the at-least-once window if the worker dies) never covers more than a batch.
     """
-    report = PassReport()
-    report.events = service.process_events()
-    report.enrolled_by_time = service.sweep_triggers()
-    report.steps = service.advance()
-    report.dispatched = service.dispatch(limit=service.engine.batch_size)
+    report = WorkerPassReport(run=service.run_pass())
+    report.dispatched = service.dispatch(limit=service.runtime.batch_size)
     return report
 
 
@@ -129,7 +119,7 @@ class Worker:
         service: JourneyService,
         *,
         interval: float = 1.0,
-        on_pass: Callable[[PassReport], None] | None = None,
+        on_pass: Callable[[WorkerPassReport], None] | None = None,
     ) -> None:
         self.service = service
         self.interval = interval
@@ -159,7 +149,7 @@ class Worker:
         signal.signal(signal.SIGTERM, handler)
         signal.signal(signal.SIGINT, handler)
 
-    def run_once(self) -> PassReport | None:
+    def run_once(self) -> WorkerPassReport | None:
         """One pass; a failing pass is logged (its batch rolled back) and returns None."""
         try:
             report = worker_pass(self.service)
@@ -243,11 +233,11 @@ def open_worker_service(
     ``kwargs`` go to :class:`JourneyService` (``channels``, ``clock``, ``worker_id``).
     """
     from journeys.service import JourneyService
-    from journeys.spec import load_project
+    from journeys.spec.cache import load_compiled_project
     from journeys.store import db as store_db
 
     url = require_postgres(database)
-    project = load_project([Path(specs)], templates_dir=templates)
+    project = load_compiled_project(Path(specs), templates_dir=templates)
     given = set(make_url(url).query)
     connect_args = {
         k: v for k, v in worker_connect_args(idle_transaction_timeout).items() if k not in given
@@ -263,9 +253,9 @@ def open_worker_service(
 __all__ = [
     "IDLE_TRANSACTION_TIMEOUT",
     "SQLITE_REFUSAL",
-    "PassReport",
     "Worker",
     "WorkerConfigError",
+    "WorkerPassReport",
     "open_worker_service",
     "require_postgres",
     "worker_connect_args",

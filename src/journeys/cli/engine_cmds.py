@@ -116,7 +116,9 @@ def ingest_cmd(
     database: DatabaseOpt = None,
     specs: SpecsOpt = Path("journey_specs"),
     templates: TemplatesOpt = None,
-    process: Annotated[bool, typer.Option(help="Match the events right away.")] = True,
+    process: Annotated[
+        bool, typer.Option(help="Run a pass right away: match the events and run what is due.")
+    ] = True,
 ) -> None:
     """Store events (deduplicated by id) and match them; running a file twice changes nothing."""
     from journeys.service import read_records
@@ -125,7 +127,7 @@ def ingest_cmd(
     service = _open_service(database, specs, templates)
     try:
         report = service.ingest(_with_progress(file, read_records(file), "events"), source="file")
-        matched = service.process_events() if process else 0
+        matched = service.run_pass().events if process else 0
     finally:
         service.close()
     _print_record_report(file, report, "events", f", {matched} matched")
@@ -157,6 +159,13 @@ def run_cmd(
     batch_size: Annotated[
         int, typer.Option("--batch-size", min=1, help="Rows per batch (transaction), --worker.")
     ] = 500,
+    since: Annotated[
+        str | None,
+        typer.Option(
+            help="Replay the date and schedule triggers from this ISO 8601 time (a window "
+            "missed while nothing ran); a fire already swept does not enroll twice."
+        ),
+    ] = None,
 ) -> None:
     """The embedded service: APScheduler ticks ingest, triggers, advance and dispatch.
 
@@ -168,8 +177,11 @@ def run_cmd(
     interval = interval or 10.0
     from journeys.runner import one_pass, run_forever
 
+    replay = _parse_time(since, "--since") if since else None
     service = _open_service(database, specs, templates)
     try:
+        if replay is not None:
+            service.replay_since(replay)
         if once:
             totals = one_pass(service, inbox)
             err.print(_summary(totals), highlight=False)

@@ -3,45 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
-from journeys.clock import iso as _slow_iso
+from journeys.state import PROFILE_FIELDS, iso, profile_view
 
-PROFILE_FIELDS = (
-    "id",
-    "email",
-    "phone",
-    "first_name",
-    "last_name",
-    "locale",
-    "timezone",
-    "birthday",
-    "email_opt_in",
-    "stage",
-    "orders_count",
-    "lifetime_value",
-    "first_order_at",
-    "last_order_at",
-)
-"""Columns of a customer that expressions see next to its free-form attributes."""
-
-
-def iso(value: datetime) -> str | None:
-    """:func:`journeys.clock.iso` (``2026-03-01T10:15:00Z``), without strftime for UTC values
-    (this runs several times per enrollment step)."""
-    if value.tzinfo is UTC:
-        return value.replace(microsecond=0, tzinfo=None).isoformat() + "Z"
-    return _slow_iso(value)
+__all__ = ["PROFILE_FIELDS", "customer_view", "event_view", "expression_context", "iso"]
 
 
 def customer_view(row: Mapping[str, Any]) -> dict[str, Any]:
-    """A flat dict of a customer: attributes first, then profile fields (which win)."""
-    view: dict[str, Any] = dict(row.get("attributes") or {})
-    for name in PROFILE_FIELDS:
-        value = row.get(name)
-        view[name] = iso(value) if isinstance(value, datetime) else value
-    return view
+    """A flat dict of a customer row: attributes first, then profile fields (which win)."""
+    return profile_view(row.get("attributes"), row.get)
 
 
 def event_view(event: Mapping[str, Any] | None) -> dict[str, Any]:

@@ -7,8 +7,8 @@ always give the same decision, which is what makes virtual time and replays exac
 
 Waiting is encoded without a separate phase: a ``wait`` moves the enrollment to the following
 step with a future ``wake_at``; a ``wait_for``/``survey`` moves it to its timeout target with
-``wake_at`` = the deadline and ``waiting_for`` = the event type, and an arriving event moves it
-to ``on_event``/``on_answer`` instead (:func:`resume`).
+``wake_at`` = the deadline, ``waiting_for`` = the event type and ``waiting_step`` = itself, and
+an arriving event moves it to ``on_event``/``on_answer`` instead (:func:`resume`).
 """
 
 from __future__ import annotations
@@ -37,8 +37,9 @@ from journeys.plan import (
 )
 from journeys.runtime.records import RecordError, event_data
 from journeys.runtime.timecalc import next_local_time, quiet_until, zone
+from journeys.state import Status
 
-ACTIVE, COMPLETED, EXITED = "active", "completed", "exited"
+ACTIVE, COMPLETED, EXITED = Status.ACTIVE, Status.COMPLETED, Status.EXITED
 
 
 @dataclass(frozen=True)
@@ -59,8 +60,9 @@ class Outcome:
 
     step: str
     wake_at: datetime | None
-    status: str = ACTIVE
+    status: Status = ACTIVE
     waiting_for: str | None = None
+    waiting_step: str | None = None
     exit_reason: str | None = None
     vars: dict[str, Any] = field(default_factory=dict)
     history: list[tuple[str, str]] = field(default_factory=list)
@@ -106,7 +108,6 @@ def run_step(
     """
     tz = zone(customer_tz, plan.timezone)
     vars_ = dict(vars_)
-    vars_.pop("waiting_step", None)
     try:
         return _run(plan, step, customer_id, vars_, context, at, tz)
     except (ExpressionError, RecordError) as exc:
@@ -146,9 +147,13 @@ def _run(
         else:
             event = step.event
             intent = None
-        vars_["waiting_step"] = step.id
-        timeout = step.on_timeout
-        out = Outcome(step=timeout, wake_at=deadline, waiting_for=event, vars=vars_)
+        out = Outcome(
+            step=step.on_timeout,
+            wake_at=deadline,
+            waiting_for=event,
+            waiting_step=step.id,
+            vars=vars_,
+        )
         if intent:
             out.messages.append(intent)
         out.history.append((step.id, f"waiting for {event}"))
@@ -239,9 +244,7 @@ def _quiet_hours(
 
 def resume(step: WaitForStep | SurveyStep, vars_: dict[str, Any], at: datetime) -> Outcome:
     """The event a ``wait_for``/``survey`` waited for arrived at ``at``: go on_event/on_answer."""
-    vars_ = dict(vars_)
-    vars_.pop("waiting_step", None)
     target = step.on_event if isinstance(step, WaitForStep) else step.on_answer
-    out = _goto(target, at, vars_)
+    out = _goto(target, at, dict(vars_))
     out.history.append((step.id, "answered" if isinstance(step, SurveyStep) else "event arrived"))
     return out

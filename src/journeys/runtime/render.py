@@ -1,106 +1,89 @@
-"""Rendering: a message a step wants sent becomes an outbox row (subject, HTML, text).
+"""Rendering: a message draft becomes an outbox row (subject, HTML, text).
 
 Templates and expressions run in the sandbox; a failure for one customer fails that one
-message with its reason and never the batch. Consent that the customer row itself tells
-(no address, ``email_opt_in`` false) is decided here; suppressions and frequency caps, which
-need the store, are applied by the engine once per batch.
+message with its reason and never the batch. Whether the message may go at all was decided
+when its step ran (:mod:`.messages`); a suppressed draft is stored without content.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from journeys.clock import Clock
 from journeys.expressions import ExpressionError, compile_template
-from journeys.plan import Plan
-from journeys.runtime.decide import MessageIntent
 from journeys.runtime.links import survey_url, unsubscribe_url
 from journeys.settings import Settings
+from journeys.state import MessageDraft
 from journeys.templates import TemplateError, TemplateStore
 
 
 class Renderer:
-    """Turns message intents into outbox rows for one project's settings and templates."""
+    """Turns message drafts into outbox rows for one project's settings and templates."""
 
     def __init__(self, settings: Settings, templates: TemplateStore, clock: Clock) -> None:
         self.settings = settings
         self.templates = templates
         self.clock = clock
 
-    def outbox_row(
-        self,
-        enr: dict[str, Any],
-        intent: MessageIntent,
-        person: dict[str, Any],
-        ctx: dict[str, Any],
-        at: datetime,
-        plan: Plan,
-    ) -> dict[str, Any]:
-        """The outbox row of ``intent`` for enrollment ``enr`` at logical time ``at``."""
-        settings = self.settings
-        locale = person.get("locale") or settings.default_locale
-        channel, recipient = intent.channel, person.get("email")
-        status, error = "pending", None
-        if intent.kind == "notify":
-            team = settings.teams.get(intent.team or "", {})
-            channel = team.get("channel", "console")
-            recipient = team.get("address") or team.get("url") or intent.team
-            locale = settings.default_locale
-        elif channel == "email":
-            if not person.get("email"):
-                status, error = "suppressed", "no email address"
-            elif not person.get("email_opt_in", True):
-                status, error = "suppressed", "no consent (email_opt_in is false)"
-        attempt = int((enr.get("vars") or {}).get("sent", {}).get(intent.step, 1))
+    def outbox_row(self, message: MessageDraft) -> dict[str, Any]:
+        """The outbox row of ``message`` (its enrollment must have an id)."""
+        enrollment = message.enrollment
         row: dict[str, Any] = {
-            "enrollment_id": enr["id"],
-            "step": intent.step,
-            "attempt": attempt,
-            "journey": plan.journey,
-            "customer_id": person["id"],
-            "kind": intent.kind,
-            "template": intent.template,
-            "channel": channel,
+            "enrollment_id": enrollment.id,
+            "step": message.step,
+            "attempt": message.attempt,
+            "journey": enrollment.journey,
+            "customer_id": enrollment.customer_id,
+            "kind": message.kind,
+            "template": message.template,
+            "channel": message.channel,
             "locale": "",
-            "recipient": recipient,
+            "recipient": message.recipient,
             "subject": None,
             "html": None,
             "text": None,
-            "status": status,
-            "due_at": at,
+            "status": message.status,
+            "due_at": message.at,
             "created_at": self.clock.now(),
-            "error": error,
+            "error": message.error,
         }
-        if status != "pending":
+        if message.status != "pending":
             return row
-        mctx = dict(ctx)
-        mctx["unsubscribe_url"] = unsubscribe_url(
-            settings.base_url, settings.survey_secret, person["id"]
-        )
-        if intent.kind == "survey":
-            mctx["survey_url"] = survey_url(
-                settings.base_url,
-                settings.survey_secret,
-                enr["id"],
-                plan.journey,
-                intent.step,
-                person["id"],
-            )
         try:
-            template = self.templates.for_locale(intent.template, locale)
-            message = template.render(mctx)
-            subject = message.subject
-            if intent.subject:
-                subject = " ".join(compile_template(intent.subject).render(mctx).split())
-            row.update(
-                locale=template.source.locale, subject=subject, html=message.html, text=message.text
-            )
+            row.update(self._render(message))
         except (TemplateError, ExpressionError) as exc:
-            row.update(status="failed", error=f"template {intent.template}: {exc}"[:1000])
+            row.update(status="failed", error=f"template {message.template}: {exc}"[:1000])
         except Exception as exc:  # a marketer's subject override may raise anything
             row.update(
                 status="failed",
-                error=f"template {intent.template}: {type(exc).__name__}: {exc}"[:1000],
+                error=f"template {message.template}: {type(exc).__name__}: {exc}"[:1000],
             )
         return row
+
+    def _render(self, message: MessageDraft) -> dict[str, Any]:
+        settings = self.settings
+        enrollment = message.enrollment
+        ctx = dict(message.context)
+        ctx["unsubscribe_url"] = unsubscribe_url(
+            settings.base_url, settings.survey_secret, enrollment.customer_id
+        )
+        if message.kind == "survey":
+            ctx["survey_url"] = survey_url(
+                settings.base_url,
+                settings.survey_secret,
+                enrollment.id or 0,
+                enrollment.journey,
+                message.step,
+                enrollment.customer_id,
+            )
+        template = self.templates.for_locale(message.template, message.locale or "")
+        rendered = template.render(ctx)
+        subject = rendered.subject
+        if message.subject:
+            subject = " ".join(compile_template(message.subject).render(ctx).split())
+        return {
+            "locale": template.source.locale,
+            "subject": subject,
+            "html": rendered.html,
+            "text": rendered.text,
+        }

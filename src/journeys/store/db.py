@@ -16,6 +16,7 @@ runs the Alembic command line against ``JOURNEYS_DATABASE_URL`` (or ``--url``).
 from __future__ import annotations
 
 import argparse
+import functools
 import logging
 import os
 import re
@@ -357,8 +358,9 @@ def _lock_for_migration(conn: Connection) -> None:
         conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_MIGRATE_LOCK_KEY})
 
 
+@functools.lru_cache(maxsize=1)
 def head_revision() -> str | None:
-    """The newest migration's revision id."""
+    """The newest migration's revision id (read once per process)."""
     return ScriptDirectory.from_config(alembic_config()).get_current_head()
 
 
@@ -376,7 +378,13 @@ class StoreUnavailable(RuntimeError):
 
 
 def open_store(url: str | None = None, *, existing: bool = False, **engine_kw: Any) -> Engine:
-    """:func:`create_engine` for ``url`` and :func:`migrate` it: a store ready to use.
+    """:func:`create_engine` for ``url``, migrated when it needs it: a store ready to use.
+
+    Migrations run on first open (a database without journeys tables) and, on SQLite (one
+    process owns the file), when the schema is behind. A PostgreSQL database that is behind
+    is refused with the command that upgrades it (``journeys db upgrade``): many workers
+    share it, and one of them should not change the schema under the others. A database at
+    the head costs one query.
 
     ``existing``: the store must already hold journeys tables (a report on a mistyped URL must
     not create an empty database and report nothing). ``engine_kw`` go to
@@ -396,7 +404,7 @@ def open_store(url: str | None = None, *, existing: bool = False, **engine_kw: A
     try:
         if existing and not sa.inspect(engine).has_table("enrollments"):
             raise missing
-        migrate(engine)
+        _upgrade_if_needed(engine, shown)
     except sa.exc.OperationalError as exc:
         engine.dispose()
         reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
@@ -405,6 +413,18 @@ def open_store(url: str | None = None, *, existing: bool = False, **engine_kw: A
         engine.dispose()
         raise
     return engine
+
+
+def _upgrade_if_needed(engine: Engine, shown: str) -> None:
+    current = current_revision(engine)
+    if current == head_revision():
+        return
+    if current is not None and engine.dialect.name == "postgresql":
+        raise StoreUnavailable(
+            f"{shown} has the journeys schema of revision {current}; this version needs "
+            f"{head_revision()}: run `journeys db upgrade` (with the workers stopped)"
+        )
+    migrate(engine)
 
 
 def _missing_sqlite_file(url: str) -> bool:

@@ -29,6 +29,7 @@ from sqlalchemy import (
     bindparam,
     case,
     cast,
+    exists,
     func,
     literal,
     literal_column,
@@ -36,14 +37,16 @@ from sqlalchemy import (
     or_,
     select,
     true,
+    tuple_,
     update,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 
+from journeys.conditions import Arm, BoolOp, Compare, Cond, InList, Not, Ref, SetStep, refs
 from journeys.plan import END
-from journeys.runtime.setbased import Arm, BoolOp, Compare, Cond, InList, Not, Ref, SetStep, refs
+from journeys.state import Customer
 from journeys.store import repository as repo
-from journeys.store.tables import customers, enrollments, step_runs
+from journeys.store.tables import customers, enrollments, events, step_runs
 
 E, C = enrollments.c, customers.c
 
@@ -68,6 +71,36 @@ class DueGroup:
     step: str
     ids: list[int] | str | None = None
     window: tuple[int, int] | None = None
+    last: tuple[datetime, int] | None = None
+    """The (wake_at, id) of the chunk's last row: the next chunk starts after it."""
+
+
+_OTHER = enrollments.alias("other")
+
+
+def _alone(now: datetime) -> Any:
+    """No other enrollment of the row's customer is due by ``now``: then nothing another of
+    the customer's steps does could come between this row's steps (event time exactness)."""
+    o = _OTHER.c
+    return ~exists().where(
+        o.customer_id == E.customer_id,
+        o.status == literal_column("'active'"),
+        o.wake_at <= now,
+        o.id != E.id,
+    )
+
+
+def _no_pending_events(now: datetime) -> Any:
+    """The row's customer has no event pending by ``now`` (another worker may be matching
+    one: this row's steps must wait for it, as a customer's timeline runs in time order).
+
+    Not a correlated subquery: the pass matches pending events before it runs set-based
+    steps, so the few left (arrived meanwhile) are read once per statement, whatever plan a
+    database without statistics would pick for a correlated one."""
+    pending = select(events.c.customer_id).where(
+        events.c.processed_at.is_(None), events.c.occurred_at <= now
+    )
+    return E.customer_id.not_in(pending)
 
 
 def _due(c: Any, now: datetime, journey: str | None = None, step: str | None = None) -> list[Any]:
@@ -126,32 +159,52 @@ def due_groups(
     journey: str | None = None,
     step: str | None = None,
     window: tuple[int, int] | None = None,
+    after: tuple[datetime, int] | None = None,
 ) -> list[DueGroup]:
     """Due enrollments that wait for no event, grouped by (journey, version, step): those
-    with ids in ``window`` (SQLite), or the oldest ``limit`` (locked on PostgreSQL, where
-    other workers skip them)."""
+    with ids in ``window`` (SQLite), or the oldest ``limit`` after ``after`` (a (wake_at, id)
+    key; locked on PostgreSQL, where other workers skip them)."""
     keys = (E.journey, E.version, E.step)
     if window is not None:
         e = _Unindexed(conn.dialect.name)  # the window's rowid range, not the due index
         in_window = (
-            select(*keys).distinct().where(E.id.between(*window), *_due(e, now, journey, step))
+            select(*keys)
+            .distinct()
+            .where(
+                E.id.between(*window),
+                *_due(e, now, journey, step),
+                _alone(now),
+                _no_pending_events(now),
+            )
         )
         return [DueGroup(j, v, s, window=window) for j, v, s in conn.execute(in_window)]
     due = (
-        select(E.id, *keys)
-        .where(*_due(E, now, journey, step))
+        select(E.id, *keys, E.wake_at)
+        .where(*_due(E, now, journey, step), _alone(now), _no_pending_events(now))
         .order_by(E.wake_at, E.id)
         .limit(limit)
     )
+    if after is not None:
+        due = due.where(
+            tuple_(E.wake_at, E.id) > tuple_(literal(after[0], E.wake_at.type), after[1])
+        )
     if conn.dialect.name != "postgresql":
         chunk = due.subquery()
         ckeys = (chunk.c.journey, chunk.c.version, chunk.c.step)
         grouped = select(*ckeys, func.json_group_array(chunk.c.id)).group_by(*ckeys)
+        # One writer: a short chunk was everything due, so no key to go on from.
         return [DueGroup(j, v, s, ids) for j, v, s, ids in conn.execute(grouped)]
     found: dict[tuple[str, str, str], list[int]] = {}
-    for eid, j, v, s in conn.execute(due.with_for_update(skip_locked=True)):
+    last: tuple[datetime, int] | None = None
+    # Hold the rows' customers too (:mod:`.claims`): a customer a Python batch holds is
+    # skipped, and a Python batch skips the customers this chunk holds.
+    held = due.join(customers, C.id == E.customer_id).with_for_update(
+        of=[enrollments, customers], skip_locked=True
+    )
+    for eid, j, v, s, wake in conn.execute(held):
         found.setdefault((j, v, s), []).append(eid)
-    return [DueGroup(j, v, s, ids) for (j, v, s), ids in found.items()]
+        last = (wake, eid)
+    return [DueGroup(j, v, s, ids, last=last) for (j, v, s), ids in found.items()]
 
 
 def _chosen_due(conn: Connection, spec: SetStep, now: datetime, group: DueGroup) -> list[Any]:
@@ -169,6 +222,8 @@ def _chosen_due(conn: Connection, spec: SetStep, now: datetime, group: DueGroup)
     return [
         chosen,
         *_due(e, now, spec.journey, spec.step),
+        _alone(now),
+        _no_pending_events(now),
         e.version == spec.version,
         C.id == E.customer_id,  # a missing customer is the Python path's error to report
         *(guard_clause(ref, dialect) for ref in sorted(spec.guard, key=repr)),
@@ -409,7 +464,7 @@ def necessary_clause(conds: Sequence[Cond], dialect: str) -> Any:
 
 def segment_customers(
     conn: Connection, conds: Sequence[Cond], chunk: int = 5000
-) -> Iterable[list[dict[str, Any]]]:
+) -> Iterable[list[Customer]]:
     """The customers :func:`necessary_clause` keeps, in chunks (every customer when
     ``conds`` is empty)."""
     where = necessary_clause(conds, conn.dialect.name) if conds else None

@@ -146,6 +146,9 @@ customers = Table(
     Index("ix_customers_stage", "stage"),
 )
 
+PENDING_PREDICATE = "processed_at IS NULL"
+"""The predicate of the partial pending-event indexes."""
+
 events = Table(
     "events",
     metadata,
@@ -159,7 +162,23 @@ events = Table(
     Column("source", String(32), nullable=False, server_default="api"),
     Column("processed_at", UtcDateTime()),
     Column("error", Text),
-    Index("ix_events_pending", "processed_at", "occurred_at"),
+    # When a late event (one that arrived after the engine passed its time) was applied.
+    Column("applied_at", UtcDateTime()),
+    # Pending events only (partial): they stay small however many events were processed.
+    # Queries spell the predicate as the literal ``processed_at IS NULL``.
+    Index(
+        "ix_events_pending",
+        "occurred_at",
+        sqlite_where=text(PENDING_PREDICATE),
+        postgresql_where=text(PENDING_PREDICATE),
+    ),
+    Index(
+        "ix_events_pending_customer",
+        "customer_id",
+        "occurred_at",
+        sqlite_where=text(PENDING_PREDICATE),
+        postgresql_where=text(PENDING_PREDICATE),
+    ),
     Index("ix_events_customer_type", "customer_id", "type"),
 )
 
@@ -186,6 +205,7 @@ enrollments = Table(
     Column("step", String(100), nullable=False),
     Column("wake_at", UtcDateTime()),  # due time; None while waiting only for an event
     Column("waiting_for", String(120)),  # event type a wait_for/survey step waits for
+    Column("waiting_step", String(100)),  # the wait_for/survey step waiting for it
     Column("vars", Json, nullable=False, default=dict),
     Column("trigger_key", String(64)),  # e.g. the birthday year: once per key
     Column("entered_at", UtcDateTime(), nullable=False),
@@ -203,11 +223,12 @@ enrollments = Table(
         postgresql_where=text(ACTIVE_PREDICATE),
     ),
     Index("ix_enrollments_customer", "customer_id", "journey"),
-    # At most one active enrollment per customer and journey.
+    # At most one active enrollment per customer and journey; customer first, so it also
+    # finds a customer's other active enrollments (set-based steps check there are none due).
     Index(
         "uq_enrollments_active",
-        "journey",
         "customer_id",
+        "journey",
         unique=True,
         sqlite_where=text(ACTIVE_PREDICATE),
         postgresql_where=text(ACTIVE_PREDICATE),

@@ -6,16 +6,16 @@ import json
 from pathlib import Path
 
 import pytest
+from test_spec_support import write_template
 from typer.testing import CliRunner
 
 from journeys.cli import _register, app
 from journeys.plan import Plan
 from journeys.spec.schema import dumps, journey_schema
-from test_spec_support import write_template
 
 _register()
 runner = CliRunner()
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 GOOD = """\
 journey: cart

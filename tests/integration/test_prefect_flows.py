@@ -26,7 +26,7 @@ from journeys.orchestration import prefect_events as pe
 
 pytest_plugins = ["prefect_fixtures"]
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 JOURNEY = "cart-flow"
 CUSTOMERS = 200
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from journeys.demo import run_demo
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_demo_runs_every_example_and_leaves_other_files_alone(tmp_path: Path) -> None:

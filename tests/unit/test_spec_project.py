@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from test_spec_support import write_template
 
 from journeys.plan import Lifecycle, Plan, StageRule
 from journeys.spec import Diagnostic, load_project, render_json, render_text
 from journeys.spec.rules import registry
-from test_spec_support import write_template
 
 JOURNEY = """\
 journey: {jid}
@@ -121,7 +121,7 @@ def test_rendering_and_sorting() -> None:
 
 def test_examples_validate() -> None:
     """The example project (journey_specs/ + templates/) validates."""
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     specs = root / "journey_specs"
     assert len(list(specs.glob("*.y*ml"))) >= 7
     project = load_project([specs], templates_dir=root / "templates")

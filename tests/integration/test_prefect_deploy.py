@@ -31,7 +31,7 @@ from journeys.plan import (
 
 pytest_plugins = ["prefect_fixtures"]
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def cart_plan(journey: str = "abandoned-cart", event: str = "cart.updated") -> Plan:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 CUSTOMERS_CSV = """id,email,first_name,locale,timezone,birthday,email_opt_in,vip_level
 c-1,mina@example.com,Mina,ko,Asia/Seoul,1992-03-05,true,gold

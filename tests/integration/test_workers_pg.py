@@ -591,15 +591,14 @@ steps:
 
 
 @pytest.mark.postgres
-def test_a_customers_later_event_waits_while_an_earlier_one_is_claimed_elsewhere(
+def test_a_customer_held_by_one_worker_is_left_alone_by_the_others(
     pg_database_factory: Callable[..., str], tmp_path: Path
 ) -> None:
-    """Two workers must not match one customer's events out of order.
+    """Two workers must not run one customer's timeline at once.
 
-    Worker A has claimed the cart event (it is inside A's open batch); worker B's batch gets
-    the order placed a minute later. If B matched the order first, the exit would find no
-    enrollment, A would then enroll the customer, and the customer would get a cart reminder
-    after buying. B must leave the order for after the cart event.
+    Worker A holds the customer (inside A's open batch); worker B's pass must leave both of
+    the customer's events alone. If B matched the order while A matched the cart, the exit
+    would find no enrollment and the customer would get a cart reminder after buying.
     """
     from datetime import timedelta
 
@@ -619,13 +618,14 @@ def test_a_customers_later_event_waits_while_an_earlier_one_is_claimed_elsewhere
         worker_a = service.db.connect()
         try:
             with worker_a.begin():
-                worker_a.execute(sa.text("SELECT seq FROM events WHERE id = 'e1' FOR UPDATE"))
-                service.process_events()  # worker B, while A holds the cart event
+                worker_a.execute(sa.text("SELECT id FROM customers WHERE id = 'c-1' FOR UPDATE"))
+                report = service.run_pass()  # worker B, while A holds the customer
+                assert report.events == 0 and not report.complete
                 with service.db.connect() as conn:
                     done = conn.execute(
                         sa.text("SELECT id FROM events WHERE processed_at IS NOT NULL")
                     ).scalars()
-                    assert list(done) == [], "B must not match the order before the cart"
+                    assert list(done) == [], "B must not touch a customer A holds"
                 # A dies: its transaction rolls back and the cart event is free again.
                 worker_a.rollback()
         finally:
@@ -673,8 +673,7 @@ def test_dispatch_gives_up_for_this_pass_when_the_provider_is_down(tmp_path: Pat
                 for i in range(3)
             ]
         )
-        service.process_events()
-        service.advance()
+        service.run_pass()
         provider = _DownProvider()
         service.channels = ChannelRegistry({n: provider for n in STANDARD_CHANNELS})
         assert service.dispatch(limit=4) == 0

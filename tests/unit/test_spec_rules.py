@@ -5,13 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from test_spec_support import HEAD, SETTINGS, check, codes, steps, write_template
 
 from journeys.plan import BranchStep, DateTrigger, SurveyStep, WaitForStep, WaitStep
 from journeys.settings import Settings
 from journeys.spec import check_journey_text, load_journey_text
 from journeys.spec.rules import JOURNEY_RULES, PROJECT_RULES
 from journeys.templates import TemplateStore
-from test_spec_support import HEAD, SETTINGS, check, codes, steps, write_template
 
 
 def test_every_rule_is_registered() -> None:

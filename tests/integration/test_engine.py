@@ -163,27 +163,32 @@ def test_crash_inside_a_batch_rolls_back(cart_service, monkeypatch, path: str) -
         real(*args, **kwargs)  # history appended, enrollments moved: then the crash
         raise RuntimeError("disk on fire")
 
-    s.process_events()  # the enrollment is created, due now at its first step (a wait)
     if path == "python":
-        s.engine.set_based = False
+        # The batch that matches the cart event crashes while writing: nothing of it stays,
+        # and the event is still pending.
+        s.runtime.set_based = False
         monkeypatch.setattr(repo, "add_step_runs", boom)
+        with pytest.raises(RuntimeError):
+            s.run_pass()
+        assert enrollment_rows(s) == []
     else:
-        s.engine.set_min_rows = 0  # the set-based path even for one row
+        # The event's batch commits (the enrollment is due at its first step, a wait: step
+        # by step, its step is left to its own unit); the set-based chunk that runs the wait
+        # crashes after its statements.
+        s.runtime.set_min_rows = 0  # the set-based path even for one row
         monkeypatch.setattr(setrepo, "advance_set_step", boom_after_writing)
-    with pytest.raises(RuntimeError):
-        s.advance()
-    rows = enrollment_rows(s)
-    assert rows[0]["step"] == "wait_a_day" and rows[0]["wake_at"] == utc(2026, 3, 2, 10)
+        with pytest.raises(RuntimeError):
+            s.run_pass(by_step=True)
+        rows = enrollment_rows(s)
+        assert rows[0]["step"] == "wait_a_day" and rows[0]["wake_at"] == utc(2026, 3, 2, 10)
     assert step_history(s) == []
     monkeypatch.undo()
-    s.advance()
+    s.run_pass()
     assert enrollment_rows(s)[0]["step"] == "remind"
     assert [r["outcome"] for r in step_history(s)] == ["waited"]
 
 
-def test_process_events_uses_a_constant_number_of_statements(
-    tmp_path: Path, sqlite_url: str
-) -> None:
+def test_a_pass_uses_a_constant_number_of_statements(tmp_path: Path, sqlite_url: str) -> None:
     project = write_project(tmp_path, {"cart": CART})
 
     def statements_for(n: int) -> int:
@@ -202,8 +207,7 @@ def test_process_events_uses_a_constant_number_of_statements(
             count += 1
 
         sa_event.listen(service.db, "before_cursor_execute", counter)
-        service.process_events()
-        service.advance()
+        service.run_pass()
         sa_event.remove(service.db, "before_cursor_execute", counter)
         service.close()
         return count
@@ -565,17 +569,28 @@ def test_split_is_deterministic_and_weighted() -> None:
     assert 0.43 < share < 0.47
 
 
-def test_a_late_event_from_before_the_enrollment_does_not_exit_it(cart_service) -> None:
+def test_a_late_event_applies_at_its_arrival_and_is_counted(cart_service) -> None:
+    """An event stored after a pass passed its time is late: it applies where the engine
+    had got to (the watermark), not in the past the engine has already run, and the pass
+    counts it. The customer's order history keeps its true time."""
     s = cart_service
     s.ingest([event("e1", "cart.updated", "c-1", "2026-03-02T10:00:00Z", cart_total=50)])
     run_until(s, T0 + timedelta(hours=12))
-    # An order from the day before arrives late: it must not end today's cart journey.
+    assert s.watermark() == T0 + timedelta(hours=12)
+    # An order from the day before arrives late: it ends the cart journey from now on.
     s.ingest([event("late", "order.placed", "c-1", "2026-03-01T09:00:00Z", total=30)])
+    report = s.run_pass()
+    assert report.late == 1 and report.events == 1
     run_until(s, T0 + timedelta(days=3))
-    assert [r["status"] for r in enrollment_rows(s)] == ["completed"]
-    assert [m["step"] for m in messages(s)] == ["remind"]
+    (row,) = enrollment_rows(s)
+    assert (row["status"], row["exit_reason"]) == ("exited", "order.placed")
+    assert row["ended_at"] == T0 + timedelta(hours=12)
+    assert messages(s) == []
     person = customer_row(s, "c-1")
     assert person["orders_count"] == 1 and person["last_order_at"] == utc(2026, 3, 1, 9)
+    with s.db.connect() as conn:
+        applied = conn.execute(select(events.c.applied_at).where(events.c.id == "late")).scalar()
+    assert applied == T0 + timedelta(hours=12)
 
 
 SCORED = """
@@ -600,8 +615,8 @@ def test_a_condition_that_fails_at_run_time_ends_that_enrollment_only(
     """``customer.score >= 5`` cannot be decided for a customer without a score or with a text
     score: that enrollment exits with the reason; the batch and everybody else go on."""
     s = open_service(write_project(tmp_path, {"scored": SCORED}), db_url)
-    s.engine.set_based = set_based
-    s.engine.set_min_rows = 0  # the set-based path even for these few rows
+    s.runtime.set_based = set_based
+    s.runtime.set_min_rows = 0  # the set-based path even for these few rows
     s.import_customers(
         [{"id": "c-1", "score": 9}, {"id": "c-2"}, {"id": "c-3", "score": "7"}, {"id": "c-4"}]
     )

@@ -12,7 +12,7 @@ import pytest
 from journeys.scenarios import ScenarioError, discover, load_scenarios, run_scenario
 from journeys.spec import load_project
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SCENARIOS = [
     pytest.param(path, index, id=f"{path.stem}-{index + 1}")
     for path in discover([ROOT / "tests" / "scenarios"])

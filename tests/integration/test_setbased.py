@@ -13,13 +13,13 @@ import pytest
 from sqlalchemy import select
 
 from engine_helpers import T0, event, open_service, run_until, write_project
+from journeys.conditions import refs
 from journeys.expressions import ExpressionError, truthy
 from journeys.runtime.context import customer_view, expression_context
 from journeys.runtime.setbased import (
     chained,
     compile_condition,
     necessary_conditions,
-    refs,
     set_steps,
 )
 from journeys.store import setbased as setrepo
@@ -178,7 +178,7 @@ def test_segment_prefilter_keeps_everyone_jinja_would_enroll(db_url: str) -> Non
         conds = necessary_conditions(source)
         assert conds, source
         with engine.connect() as conn:
-            kept = {r["id"] for chunk in setrepo.segment_customers(conn, conds, 37) for r in chunk}
+            kept = {c.id for chunk in setrepo.segment_customers(conn, conds, 37) for c in chunk}
         assert 0 < len(kept) < len(rows), source
         for cid, row in by_id.items():
             ctx = expression_context(customer_view(row), event={}, answers={}, now=T0, journey={})
@@ -276,9 +276,9 @@ def _run_tiers(
 ) -> tuple[int, list[Any], dict[str, Any]]:
     """Run TIERS for three days; (enrollment-steps moved in SQL, windows used, final state)."""
     service = open_service(project, url)
-    service.engine.set_based = set_based
-    service.engine.set_chunk = chunk
-    service.engine.set_min_rows = 0
+    service.runtime.set_based = set_based
+    service.runtime.set_chunk = chunk
+    service.runtime.set_min_rows = 0
     service.import_customers(people)
     with service.db.begin() as conn:  # some customers spend, some are loyal already
         for i in range(0, len(people), 3):

@@ -15,7 +15,7 @@ import pytest
 from journeys.settings import Settings
 from journeys.spec import CODES, load_project, render_text
 
-GOLDEN = Path(__file__).parent / "golden"
+GOLDEN = Path(__file__).resolve().parents[1] / "golden"
 SETTINGS = Settings(teams={"support": {"channel": "console"}, "sales": {"channel": "console"}})
 CASES = sorted(
     p.name
@@ -77,5 +77,5 @@ def test_valid_case_is_clean() -> None:
 
 
 def test_every_code_is_documented() -> None:
-    doc = (Path(__file__).resolve().parents[1] / "docs" / "language.md").read_text("utf-8")
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "language.md").read_text("utf-8")
     assert [code for code in CODES if f"| `{code}` |" not in doc] == []

@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from test_spec_support import check, steps, write_template
 
 from journeys.templates import TemplateStore
-from test_spec_support import check, steps, write_template
 
 ESCAPES = [
     "customer.__class__",
