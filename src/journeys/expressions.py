@@ -136,16 +136,27 @@ def unknown_names(
 ) -> list[str]:
     """Top-level names in ``source`` that an expression (or, ``template``, an inline template)
     cannot see: typos like ``costumer``. ``also`` are further names the caller provides."""
-    if template:
-        try:
-            ast = ENV.parse(source)
-        except (TemplateSyntaxError, RecursionError):
-            return []  # reported as bad-expression by whoever compiles it
-    else:
-        ast = parse_expression(source)
-    names = meta.find_undeclared_variables(ast)
     allowed = EXPRESSION_ROOTS | set(ENV.globals) | also
-    return sorted(n for n in names if n not in allowed)
+    found = name_uses(source, template=template)
+    return sorted({name for name, _line in found if name not in allowed})
+
+
+def name_uses(source: str, *, template: bool = True) -> list[tuple[str, int]]:
+    """``(name, line)`` of every read of a name that ``source`` does not define itself (with
+    ``set`` or ``for``): the names it expects from outside. Lines count from 1 in ``source``.
+    A ``source`` that does not parse has none (whoever compiles it reports why)."""
+    try:
+        ast = ENV.parse(source) if template else parse_expression(source)
+    except (TemplateSyntaxError, RecursionError, ExpressionError):
+        if not template:
+            raise
+        return []
+    outside = meta.find_undeclared_variables(ast)
+    return [
+        (node.name, node.lineno)
+        for node in ast.find_all(nodes.Name)
+        if node.ctx == "load" and node.name in outside
+    ]
 
 
 def check_sandbox(source: str) -> str | None:

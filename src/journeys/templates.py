@@ -48,6 +48,17 @@ class TemplateSource:
     subject_line: int = 2
     text_path: Path | None = None
 
+    def parts(self) -> list[tuple[str, Path, int]]:
+        """``(text, file, first line)`` of the subject, the HTML body and the text part (if
+        any): where each part's line 1 is in which file."""
+        found = [
+            (self.subject, self.path, self.subject_line),
+            (self.html, self.path, self.body_line),
+        ]
+        if self.text is not None:
+            found.append((self.text, self.text_path or self.path, 1))
+        return found
+
 
 @dataclass(frozen=True)
 class RenderedMessage:
