@@ -16,7 +16,10 @@ from journeys.settings import Settings
 from journeys.spec import CODES, load_project, render_text
 
 GOLDEN = Path(__file__).parent / "golden"
-SETTINGS = Settings(teams={"support": {"channel": "console"}, "sales": {"channel": "console"}})
+SETTINGS = Settings(
+    teams={"support": {"channel": "console"}, "sales": {"channel": "console"}},
+    events={"advocacy.candidate": None},
+)
 CASES = sorted(
     p.name
     for p in GOLDEN.iterdir()

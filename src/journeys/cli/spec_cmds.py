@@ -40,24 +40,33 @@ TemplatesOpt = Annotated[
 ]
 
 
-def _load(paths: list[Path] | None, templates: Path | None) -> Project:
-    return load_project(paths or [Path("journey_specs")], templates_dir=templates)
+def _load(
+    paths: list[Path] | None, templates: Path | None, stored_events: list[str] | None = None
+) -> Project:
+    return load_project(
+        paths or [Path("journey_specs")], templates_dir=templates, stored_events=stored_events or ()
+    )
 
 
-def _check_in_flight(project: Project, database: str) -> None:
-    """Add in-flight warnings from the store at ``database`` (read only, never migrated)."""
+def _validate_against_store(
+    paths: list[Path] | None, templates: Path | None, database: str
+) -> Project:
+    """Load the project knowing the event types stored at ``database``, and add in-flight
+    warnings (read only: the store is never migrated or written)."""
     from sqlalchemy import inspect
     from sqlalchemy.exc import SQLAlchemyError
 
     from journeys.inflight import in_flight_diagnostics
     from journeys.spec.diagnostics import sort_diagnostics
     from journeys.store.db import create_engine, describe
+    from journeys.store.event_types import stored_event_types
 
     engine = create_engine(database)
     try:
         if not inspect(engine).has_table("enrollments"):
             typer.echo(f"note: {describe(database)} has no journeys tables yet", err=True)
-            return
+            return _load(paths, templates)
+        project = _load(paths, templates, stored_event_types(engine))
         known = set(project.drafts) | set(project.plans)
         found = in_flight_diagnostics(engine, project.plans, known)
     except SQLAlchemyError as exc:
@@ -66,6 +75,7 @@ def _check_in_flight(project: Project, database: str) -> None:
     finally:
         engine.dispose()
     project.diagnostics[:] = sort_diagnostics([*project.diagnostics, *found])
+    return project
 
 
 def _report(project: Project, fmt: OutputFormat) -> None:
@@ -97,14 +107,17 @@ def validate(
         str | None,
         typer.Option(
             "--database",
-            help="Also report customers in flight at steps or journeys this change removes.",
+            "--db",
+            help="Also accept the event types stored there, and report customers in flight at "
+            "steps or journeys this change removes.",
         ),
     ] = None,
 ) -> None:
     """Check journeys, lifecycle.yaml, journeys.yaml and templates; report every problem."""
-    project = _load(paths, templates)
     if database:
-        _check_in_flight(project, database)
+        project = _validate_against_store(paths, templates, database)
+    else:
+        project = _load(paths, templates)
     _report(project, fmt)
     typer.echo(_summary(project), err=True)
     raise typer.Exit(0 if project.ok else 1)

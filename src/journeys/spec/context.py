@@ -9,6 +9,7 @@ from typing import Any
 from journeys.plan import Plan
 from journeys.settings import Settings
 from journeys.spec.diagnostics import Diagnostic
+from journeys.spec.events import EventCatalogue
 from journeys.spec.structure import ParsedJourney
 from journeys.spec.yamlpos import Path_, YamlDoc
 from journeys.templates import TemplateStore
@@ -28,6 +29,8 @@ class JourneyContext:
     parsed: ParsedJourney
     settings: Settings
     templates: TemplateStore | None = None
+    events: EventCatalogue | None = None
+    """The known event types (None: event types are not checked)."""
     plan: Plan | None = None
     failed: bool = False
     diagnostics: list[Diagnostic] = field(default_factory=list)
