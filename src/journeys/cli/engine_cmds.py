@@ -305,7 +305,7 @@ def test_cmd(
     templates: TemplatesOpt = None,
 ) -> None:
     """Run scenario files (default tests/scenarios) and report pass/fail with a diff."""
-    from journeys.scenarios import ScenarioError, discover, load_scenarios, run_scenario
+    from journeys.scenarios import check_scenarios, discover, run_scenario
 
     project = load_valid_project(specs, templates)
     files = discover(paths or [Path("tests/scenarios")])
@@ -313,10 +313,11 @@ def test_cmd(
         raise _fail("no scenario files found")
     passed = failed = 0
     for file in files:
-        try:
-            scenarios = load_scenarios(file)
-        except ScenarioError as exc:
-            err.print(f"[red]ERROR[/red] {exc}", highlight=False)
+        scenarios, problems = check_scenarios(file, project.plans)
+        if problems:
+            for problem in problems:
+                err.print(str(problem), markup=False, highlight=False)
+            err.print(f"[red]ERROR[/red] {file}: not run (fix the problems above)", highlight=False)
             failed += 1
             continue
         for scenario in scenarios:

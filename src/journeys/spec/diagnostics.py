@@ -58,6 +58,10 @@ CODES: dict[str, str] = {
     "unknown-event-field": "event.data.<field> (or emit data) names a field the event type's"
     " declaration in journeys.yaml does not have",
     "internal-error": "a bug in the validator; please report it with the file",
+    # scenario files (journeys test)
+    "bad-record": "(scenario) a customer or event that journeys import/ingest would refuse",
+    "unknown-journey": "(scenario) a journey the project does not have",
+    "unknown-step": "(scenario) an expected message at a step its journey does not have",
     "in-flight-step-removed": "(warning, validate --database) customers are in flight at a step "
     "this version removes; they finish on their own version",
     "in-flight-journey-removed": "(warning, validate --database) customers are still in a "

@@ -145,7 +145,7 @@ def pydantic_diagnostics(
             out.append(doc.at(full, msg + did_you_mean(value, choices) + valid_list(choices), code))
         elif kind in _TYPE_NAMES:
             label = where(doc, full)
-            if name is not None:
+            if isinstance(name, str):
                 label = f"{name} in {where(doc, parent)}" if parent else str(name)
             expected = _TYPE_NAMES[kind]
             msg = f"{label} must be {expected}, got {describe(value)}"
@@ -173,7 +173,8 @@ def pydantic_diagnostics(
             out.append(doc.at(full, f"{where(doc, full)} must not be empty", "missing-field"))
         elif re.fullmatch(r"[a-z]+(?:-[a-z]+)+", kind):  # our PydanticCustomError codes
             msg = err["msg"]
-            if kind in ("bad-duration", "bad-time") and isinstance(name, str) and name not in msg:
+            named = kind in ("bad-duration", "bad-time", "bad-value")
+            if named and isinstance(name, str) and not re.search(rf"\b{re.escape(name)}\b", msg):
                 msg = f"{name}: {msg}"
             out.append(doc.at(full, msg, kind))
         else:

@@ -88,13 +88,13 @@ def explain(exc: yaml.MarkedYAMLError, text: str) -> tuple[int, int, str]:
             and owner.lstrip().startswith("- ")
             and _indent(owner) == _indent(here)
         ):
-            first = owner.lstrip()[2:].split(":", 1)[0].strip()
             return (
                 line,
                 col,
-                f"invalid YAML: this key is at the level of the list's '- ', so it does not"
-                f" belong to the item above; indent it to column {_indent(owner) + 3}"
-                f" (under {first!r}) to make it part of that item",
+                f"invalid YAML: this key is at the level of the list's '- ' (column"
+                f" {_indent(owner) + 1}), where only list items can be; indent it to column"
+                f" {_indent(owner) + 3} to put it in the item above, or less to put it next to"
+                " the key that holds the list",
             )
         above = (
             f" (line {before[0] + 1} starts at column {_indent(before[1]) + 1})" if before else ""
