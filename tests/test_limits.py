@@ -30,3 +30,12 @@ def test_limits_equal_the_column_sizes() -> None:
     assert _length(tables.events.c.id) == limits.EVENT_ID
     # A split records "variant <name>" as the step run's outcome.
     assert len("variant ") + limits.VARIANT <= _length(tables.step_runs.c.outcome)
+
+
+def test_intake_text_limits_equal_the_customer_columns() -> None:
+    from journeys.intake import CUSTOMER_TEXT, EVENT_TEXT
+
+    for name, size in CUSTOMER_TEXT.items():
+        assert _length(tables.customers.c[name]) == size, name
+    for name, size in EVENT_TEXT.items():
+        assert _length(tables.events.c[name]) == size, name

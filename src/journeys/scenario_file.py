@@ -22,6 +22,7 @@ from pydantic_core import PydanticCustomError
 
 from journeys.clock import iso, parse_instant
 from journeys.durations import DurationError, parse_duration
+from journeys.intake import DATE_ATTRIBUTES, date_attributes, dates_problem
 from journeys.plan import Plan
 from journeys.runtime.records import RecordError, normalise_customer, normalise_event
 from journeys.spec.diagnostics import (
@@ -183,10 +184,11 @@ def check_scenarios(
         msg = "a scenario file has scenarios: [a list of scenarios], or one scenario mapping"
         return [], [*problems, doc.at(prefix, msg, "wrong-type" if data else "missing-field")]
     scenarios: list[Scenario] = []
+    dates = date_attributes(plans) if plans is not None else DATE_ATTRIBUTES
     for index, item in enumerate(items):
         loc: Path_ = (*prefix, index) if prefix else ()
         spec, found = validate_part(doc, loc, ScenarioSpec, item)
-        problems += found + _records(doc, loc, index)
+        problems += found + _records(doc, loc, index, dates)
         if plans is not None:
             problems += _names(doc, loc, plans)
         if spec is not None:
@@ -236,7 +238,7 @@ def _event_record(raw: Mapping[str, Any], index: int, n: int, start: datetime) -
     return record
 
 
-def _records(doc: YamlDoc, loc: Path_, index: int) -> list[Diagnostic]:
+def _records(doc: YamlDoc, loc: Path_, index: int, dates: frozenset[str]) -> list[Diagnostic]:
     """``bad-record`` for each customer or event that import/ingest would refuse (checked on
     the data as written, so that they are reported with the scenario's other problems)."""
     out: list[Diagnostic] = []
@@ -247,8 +249,11 @@ def _records(doc: YamlDoc, loc: Path_, index: int) -> list[Diagnostic]:
     for n, record in _mappings(doc, (*loc, "customers")):
         try:
             normalise_customer(record)
+            problem = dates_problem(record, dates)
         except RecordError as exc:
-            out.append(doc.at((*loc, "customers", n), f"customer: {exc}", "bad-record"))
+            problem = str(exc)
+        if problem:
+            out.append(doc.at((*loc, "customers", n), f"customer: {problem}", "bad-record"))
     for n, raw in _mappings(doc, (*loc, "events")):
         try:
             normalise_event(_event_record(raw, index, n, start))

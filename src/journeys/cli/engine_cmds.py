@@ -76,6 +76,24 @@ def _print_record_report(path: Path, report: Any, noun: str, extra: str = "") ->
     )
 
 
+def _customer_records(path: Path, plans: dict[str, Any]) -> Iterator[Any]:
+    """The records of a customers file; those whose date attributes (birthday, date trigger
+    fields) do not parse become bad lines."""
+    from journeys.intake import checked_customers, date_attributes
+    from journeys.service import BadLine, read_records
+
+    return checked_customers(read_records(path), date_attributes(plans), BadLine)
+
+
+def _event_records(path: Path, plans: dict[str, Any]) -> Iterator[Any]:
+    """The records of an events file, profile events checked like :func:`_customer_records`."""
+    from journeys.intake import checked_events, date_attributes
+    from journeys.runtime.records import CREATING_EVENTS
+    from journeys.service import BadLine, read_records
+
+    return checked_events(read_records(path), date_attributes(plans), BadLine, CREATING_EVENTS)
+
+
 def _check_file(path: Path) -> None:
     if not path.is_file():
         raise _fail(f"{path}: no such file")
@@ -90,14 +108,13 @@ def import_cmd(
     templates: TemplatesOpt = None,
 ) -> None:
     """Import customer profiles; bad records are listed by line, good ones kept."""
-    from journeys.service import read_records
-
     if kind != "customers":
         raise _fail(f"cannot import {kind!r}; use: journeys import customers FILE")
     _check_file(file)
     service = _open_service(database, specs, templates)
     try:
-        report = service.import_customers(_with_progress(file, read_records(file), "customers"))
+        records = _customer_records(file, service.project.plans)
+        report = service.import_customers(_with_progress(file, records, "customers"))
     finally:
         service.close()
     _print_record_report(file, report, "customers")
@@ -119,12 +136,11 @@ def ingest_cmd(
     process: Annotated[bool, typer.Option(help="Match the events right away.")] = True,
 ) -> None:
     """Store events (deduplicated by id) and match them; running a file twice changes nothing."""
-    from journeys.service import read_records
-
     _check_file(file)
     service = _open_service(database, specs, templates)
     try:
-        report = service.ingest(_with_progress(file, read_records(file), "events"), source="file")
+        records = _event_records(file, service.project.plans)
+        report = service.ingest(_with_progress(file, records, "events"), source="file")
         matched = service.process_events() if process else 0
     finally:
         service.close()
@@ -275,7 +291,6 @@ def simulate_cmd(
     ] = False,
 ) -> None:
     """Run the journeys in virtual time; nothing is sent and no database file is left."""
-    from journeys.service import read_records
     from journeys.simulate import simulate, timeline
 
     _check_file(customers)
@@ -284,7 +299,13 @@ def simulate_cmd(
     if t1 <= t0:
         raise _fail("--until must be after --start")
     project = load_valid_project(specs, templates)
-    result = simulate(project, read_records(customers), read_records(events), start=t0, until=t1)
+    result = simulate(
+        project,
+        _customer_records(customers, project.plans),
+        _event_records(events, project.plans),
+        start=t0,
+        until=t1,
+    )
     bad = 0
     for path, report in ((customers, result.customer_report), (events, result.event_report)):
         for line, message in report.errors:

@@ -12,6 +12,7 @@ from datetime import date, datetime
 from typing import Any
 
 from journeys.clock import as_utc, parse_instant
+from journeys.intake import bounded, check_customer, check_event, short
 from journeys.runtime.timecalc import is_valid_zone
 
 CREATING_EVENTS = frozenset({"customer.updated", "customer.created", "customer.signed_up"})
@@ -131,19 +132,21 @@ def normalise_customer(record: Mapping[str, Any], *, partial: bool = False) -> d
     """
     if not isinstance(record, Mapping):
         raise RecordError(f"a customer must be an object, got {type(record).__name__}")
-    out: dict[str, Any] = {}
-    if not partial:
-        out["id"] = _text(record, "id", required=True)
-    attributes: dict[str, Any] = {}
-    for key, value in record.items():
-        if key in ("id", "attributes"):
-            continue
-        if not _profile_field(out, key, value, record):
-            attributes[key] = value
-    extra = record.get("attributes")
-    if isinstance(extra, Mapping):
-        attributes.update(extra)
-    out["attributes"] = attributes
+    with bounded(RecordError):  # what the store cannot keep fails here, with a short reason
+        check_customer(record)
+        out: dict[str, Any] = {}
+        if not partial:
+            out["id"] = _text(record, "id", required=True)
+        attributes: dict[str, Any] = {}
+        for key, value in record.items():
+            if key in ("id", "attributes"):
+                continue
+            if not _profile_field(out, key, value, record):
+                attributes[key] = value
+        extra = record.get("attributes")
+        if isinstance(extra, Mapping):
+            attributes.update(extra)
+        out["attributes"] = attributes
     return out
 
 
@@ -154,22 +157,24 @@ def normalise_event(record: Any) -> dict[str, Any]:
     unknown = sorted(set(record) - EVENT_FIELDS)
     if unknown:
         raise RecordError(
-            f"unknown field(s) {', '.join(map(repr, unknown))}; "
+            f"unknown field(s) {', '.join(short(u, 40) for u in unknown[:5])}; "
             "an event has id, type, customer_id, occurred_at, data"
         )
-    event_id = _text(record, "id", required=True)
-    event_type = _text(record, "type", required=True)
-    customer_id = _text(record, "customer_id", required=True)
-    if record.get("occurred_at") in (None, ""):
-        raise RecordError("missing 'occurred_at'")
-    occurred = _instant(record["occurred_at"], "occurred_at")
-    return {
-        "id": event_id,
-        "type": event_type,
-        "customer_id": customer_id,
-        "occurred_at": occurred,
-        "data": event_data(event_type, record.get("data") or {}),
-    }
+    with bounded(RecordError):  # what the store cannot keep fails here, with a short reason
+        check_event(record)
+        event_id = _text(record, "id", required=True)
+        event_type = _text(record, "type", required=True)
+        customer_id = _text(record, "customer_id", required=True)
+        if record.get("occurred_at") in (None, ""):
+            raise RecordError("missing 'occurred_at'")
+        occurred = _instant(record["occurred_at"], "occurred_at")
+        return {
+            "id": event_id,
+            "type": event_type,
+            "customer_id": customer_id,
+            "occurred_at": occurred,
+            "data": event_data(event_type, record.get("data") or {}),
+        }
 
 
 def event_data(event_type: str, data: Any) -> dict[str, Any]:
