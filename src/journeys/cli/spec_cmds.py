@@ -160,17 +160,39 @@ def compile_cmd(
     typer.echo(f"{len(project.plans)} plans written to {out}", err=True)
 
 
+class GraphFormat(StrEnum):
+    """What ``journeys graph`` writes."""
+
+    mermaid = "mermaid"
+    svg = "svg"
+    png = "png"
+
+
 @app.command()
 def graph(
     spec: Annotated[Path, typer.Argument(help="One journey spec file.")],
     out: Annotated[
-        Path | None, typer.Option("--out", help="Write a picture (.svg or .png) instead.")
+        Path | None,
+        typer.Option(
+            "--out", help="Write to this file (.mmd/.md, .svg or .png) instead of stdout."
+        ),
+    ] = None,
+    fmt: Annotated[
+        GraphFormat | None,
+        typer.Option(
+            "--format",
+            help="mermaid (text GitHub renders), svg or png; default: from --out, else mermaid.",
+        ),
     ] = None,
     templates: TemplatesOpt = None,
 ) -> None:
-    """Print a Mermaid flowchart of a journey, or draw it to an SVG/PNG file."""
+    """Draw a journey: a Mermaid flowchart, or an SVG/PNG picture."""
     from journeys.spec.graph import render_png, render_svg, to_mermaid
 
+    kind = fmt or _graph_format(out)
+    if kind is GraphFormat.png and out is None:
+        typer.echo("--format png needs --out FILE.png (a picture is not text)", err=True)
+        raise typer.Exit(2)
     project = load_project([spec], templates_dir=templates)
     plan = next(iter(project.drafts.values()), None)
     if plan is None:
@@ -179,15 +201,27 @@ def graph(
         raise typer.Exit(1)
     if not project.ok:  # draw anyway, but say what is wrong
         sys.stderr.write(render_text(project.diagnostics))
-    if out is None:
-        sys.stdout.write(to_mermaid(plan))
-        return
-    suffix = out.suffix.lower()
-    if suffix == ".svg":
-        out.write_text(render_svg(plan), encoding="utf-8")
-    elif suffix == ".png":
+    if kind is GraphFormat.png:
+        assert out is not None
         out.write_bytes(render_png(plan))
     else:
-        typer.echo(f"--out must end in .svg or .png, not {suffix or 'nothing'}", err=True)
-        raise typer.Exit(2)
+        text = render_svg(plan) if kind is GraphFormat.svg else to_mermaid(plan)
+        if kind is GraphFormat.mermaid and out is not None and out.suffix.lower() == ".md":
+            text = f"```mermaid\n{text}```\n"  # renders in a README or pull request
+        if out is None:
+            sys.stdout.write(text)
+            return
+        out.write_text(text, encoding="utf-8")
     typer.echo(f"wrote {out}", err=True)
+
+
+def _graph_format(out: Path | None) -> GraphFormat:
+    suffix = out.suffix.lower() if out is not None else ""
+    if suffix in (".svg", ".png"):
+        return GraphFormat(suffix[1:])
+    if out is None or suffix in (".mmd", ".mermaid", ".md"):
+        return GraphFormat.mermaid
+    typer.echo(
+        f"--out must end in .svg, .png, .mmd or .md (or give --format), not {suffix!r}", err=True
+    )
+    raise typer.Exit(2)
