@@ -22,6 +22,8 @@ from journeys.store import db as store_db
 from journeys.store.tables import customers, enrollments, outbox
 
 SENDABLE = ("pending", "sent")
+RENDERED = ("subject", "text")
+"""Message keys that ``simulate --render`` adds to the contract."""
 
 
 class NullChannel:
@@ -45,10 +47,14 @@ class SimulationResult:
     customer_report: RecordReport = field(default_factory=RecordReport)
     event_report: RecordReport = field(default_factory=RecordReport)
 
-    def to_dict(self) -> dict[str, Any]:
-        """The public JSON contract: messages, enrollments, customers."""
+    def to_dict(self, render: bool = False) -> dict[str, Any]:
+        """The public JSON contract: messages, enrollments, customers (docs/simulate.md);
+        ``render`` keeps each message's rendered ``subject`` and ``text``."""
+        messages = self.messages
+        if not render:
+            messages = [{k: v for k, v in m.items() if k not in RENDERED} for m in messages]
         return {
-            "messages": self.messages,
+            "messages": messages,
             "enrollments": self.enrollments,
             "customers": self.customers,
         }
@@ -109,7 +115,7 @@ def _collect(service: JourneyService, result: SimulationResult) -> None:
                 "at": iso(row["due_at"]),
             }
             if row["status"] in SENDABLE:
-                result.messages.append(item)
+                result.messages.append({**item, "subject": row["subject"], "text": row["text"]})
             else:
                 result.skipped.append({**item, "status": row["status"], "reason": row["error"]})
         order = (enrollments.c.entered_at, enrollments.c.id)

@@ -289,6 +289,10 @@ def simulate_cmd(
         bool,
         typer.Option("--json", help="Print one JSON object: messages, enrollments, customers."),
     ] = False,
+    render: Annotated[
+        bool,
+        typer.Option("--render", help="Include each message's rendered subject and text."),
+    ] = False,
 ) -> None:
     """Run the journeys in virtual time; nothing is sent and no database file is left."""
     from journeys.simulate import simulate, timeline
@@ -312,9 +316,16 @@ def simulate_cmd(
             err.print(f"{path}:{line}: {message}", markup=False, highlight=False)
             bad += 1
     if as_json:
-        sys.stdout.write(json.dumps(result.to_dict(), ensure_ascii=False, indent=2) + "\n")
+        sys.stdout.write(
+            json.dumps(result.to_dict(render=render), ensure_ascii=False, indent=2) + "\n"
+        )
     else:
         sys.stdout.write(timeline(result) + "\n")
+        for m in result.messages if render else []:
+            sys.stdout.write(
+                f"\n{m['at']}  {m['customer_id']} {m['journey']}.{m['step']} → {m['template']}\n"
+                f"Subject: {m['subject']}\n{(m['text'] or '').rstrip()}\n"
+            )
     if bad:
         raise typer.Exit(1)  # the run still happened, on the good records
 

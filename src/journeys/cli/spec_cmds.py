@@ -59,7 +59,7 @@ def _validate_against_store(
     from journeys.inflight import in_flight_diagnostics
     from journeys.spec.diagnostics import sort_diagnostics
     from journeys.store.db import create_engine, describe
-    from journeys.store.event_types import stored_event_types
+    from journeys.store.reads import stored_event_types
 
     engine = create_engine(database)
     try:
