@@ -14,7 +14,7 @@ from datetime import UTC, date, datetime
 from functools import lru_cache
 from typing import Any
 
-from jinja2 import ChainableUndefined, Template, TemplateError, TemplateSyntaxError, meta, nodes
+from jinja2 import ChainableUndefined, Template, TemplateSyntaxError, meta, nodes
 from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
 from jinja2.visitor import NodeTransformer
 
@@ -292,15 +292,9 @@ def _can_grow(source: str) -> bool:
         return True
 
 
-_RUNTIME_ERRORS = (
-    TemplateError,
-    TypeError,
-    ValueError,
-    ArithmeticError,
-    LookupError,
-    RecursionError,
-    MemoryError,
-)
+_RUNTIME_ERRORS = (Exception,)
+"""What a marketer's expression may raise at run time: anything (a filter given the wrong
+kind of value raises AttributeError, say). It fails that one evaluation, never the batch."""
 
 
 def evaluate(source: str, context: Mapping[str, Any]) -> Any:

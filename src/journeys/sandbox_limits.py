@@ -81,7 +81,7 @@ class budget:  # lowercase: used like a function, ``with budget() as used:``
 
     __slots__ = ("_seconds", "_token")
 
-    def __init__(self, seconds: float = MAX_SECONDS) -> None:
+    def __init__(self, seconds: float | None = None) -> None:
         self._seconds = seconds
         self._token: Token[Budget | None] | None = None
 
@@ -89,7 +89,7 @@ class budget:  # lowercase: used like a function, ``with budget() as used:``
         current = _CURRENT.get()
         if current is not None:
             return current
-        fresh = Budget(time.monotonic() + self._seconds)
+        fresh = Budget(time.monotonic() + (self._seconds or MAX_SECONDS))
         self._token = _CURRENT.set(fresh)
         return fresh
 
