@@ -32,7 +32,7 @@ from journeys.sandbox_limits import (
 )
 
 EXPRESSION_ROOTS = frozenset({"customer", "event", "answers", "now", "journey"})
-"""The names an expression can see (DESIGN §2)."""
+"""The names an expression can see (docs/language.md, Expressions)."""
 
 _BLOCKED_ATTRS = frozenset({"format", "format_map", "mro", "gi_frame", "f_globals", "func_globals"})
 

@@ -1,7 +1,7 @@
 """The facade every shell uses (CLI, APScheduler runner, Prefect flows).
 
 ``JourneyService.open(...)`` loads and validates the project, opens (and migrates) the store
-and builds the engine. Its methods are the core operations of DESIGN §4: ingest, process
+and builds the engine. Its methods are the core operations (README, How it is built): ingest, process
 events, sweep date/schedule triggers, advance, dispatch.
 """
 

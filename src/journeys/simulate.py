@@ -38,7 +38,7 @@ class NullChannel:
 
 @dataclass
 class SimulationResult:
-    """DESIGN §3's simulation object, plus the record errors met on the way."""
+    """The simulation object of docs/simulate.md, plus the record errors met on the way."""
 
     messages: list[dict[str, Any]] = field(default_factory=list)
     enrollments: list[dict[str, Any]] = field(default_factory=list)

@@ -1,4 +1,4 @@
-"""Validation of incoming records (events and customer profiles) against DESIGN §3.
+"""Validation of incoming records: events (docs/events.md) and customer profiles (docs/customers.md).
 
 Each function returns the normalised record or raises :class:`RecordError` whose message says
 what is wrong and how to fix it; callers attach the file and line number.
@@ -151,7 +151,7 @@ def normalise_customer(record: Mapping[str, Any], *, partial: bool = False) -> d
 
 
 def normalise_event(record: Any) -> dict[str, Any]:
-    """An event row from a JSON object (DESIGN §3); raises :class:`RecordError`."""
+    """An event row from a JSON object (docs/events.md); raises :class:`RecordError`."""
     if not isinstance(record, Mapping):
         raise RecordError(f"an event must be a JSON object, got {type(record).__name__}")
     unknown = sorted(set(record) - EVENT_FIELDS)

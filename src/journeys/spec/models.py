@@ -305,7 +305,7 @@ class JourneySpec(JourneyHead):
 
     model_config = ConfigDict(
         title="journeys journey spec",
-        json_schema_extra={"description": "One journey per file in journey_specs/ (DESIGN §2)."},
+        json_schema_extra={"description": "One journey per file in journey_specs/ (docs/language.md)."},
     )
 
     trigger: TriggerSpec  # type: ignore[assignment]
