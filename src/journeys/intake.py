@@ -17,7 +17,6 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from contextlib import contextmanager
 from datetime import date
 from typing import Any
 
@@ -57,6 +56,7 @@ DATE_ATTRIBUTES = frozenset({"birthday"})
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}(?:[T ].*)?$")
 _BAD_CHARS = re.compile("[\x00\ud800-\udfff]")
 _INSTANTS = ("first_order_at", "last_order_at")
+_EDGE_YEARS = ("0001", "9999")
 
 
 class BoundsError(ValueError):
@@ -66,16 +66,30 @@ class BoundsError(ValueError):
 _LONG_QUOTE = re.compile(r"'([^'\n]{57})[^'\n]{4,}'")
 
 
-@contextmanager
-def bounded(error: type[Exception]) -> Iterator[None]:
-    """Turn :class:`BoundsError` into ``error``, and cut long quoted values in the messages
-    of ``error`` (a record's message must fit on a line, whatever the record holds)."""
-    try:
-        yield
-    except BoundsError as exc:
-        raise error(str(exc)) from None
-    except error as exc:
-        raise error(_LONG_QUOTE.sub(r"'\1…'", str(exc))) from None
+class bounded:  # lowercase: used like a function, ``with bounded(RecordError):``
+    """Turn :class:`BoundsError` (and a time that overflows at UTC) into ``error``, and cut
+    long quoted values in the messages of ``error`` (a record's message must fit on a line,
+    whatever the record holds). A class, not a generator: it wraps every record."""
+
+    __slots__ = ("_error",)
+
+    def __init__(self, error: type[Exception]) -> None:
+        self._error = error
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: Any
+    ) -> None:
+        if exc is None:
+            return
+        if isinstance(exc, BoundsError):
+            raise self._error(str(exc)) from None
+        if isinstance(exc, OverflowError):
+            raise self._error("a time is out of range once moved to UTC") from None
+        if isinstance(exc, self._error):
+            raise self._error(_LONG_QUOTE.sub(r"'\1…'", str(exc))) from None
 
 
 def short(value: Any, limit: int = 60) -> str:
@@ -86,20 +100,56 @@ def short(value: Any, limit: int = 60) -> str:
 
 def check_text(value: Any, key: str, limit: int) -> None:
     """A text field: at most ``limit`` characters, no NUL and no lone surrogates."""
-    if value is None or isinstance(value, bool):
-        return
-    if isinstance(value, int) and not isinstance(value, bool):
+    kind = type(value)
+    if kind is int:
         value = str(value)
-    if not isinstance(value, str):
-        return  # the field's own check says what it must be
+    elif kind is not str:
+        return  # missing, or not text: the field's own check says what it must be
     if len(value) > limit:
         raise BoundsError(f"{key!r} is {len(value)} characters; the limit is {limit}")
-    if _BAD_CHARS.search(value):
+    if ("\x00" in value) if value.isascii() else _BAD_CHARS.search(value):
         raise BoundsError(f"{key!r} contains a NUL or an unpaired surrogate character")
 
 
-def check_json(value: Any, key: str, depth: int = 0) -> None:
-    """JSON data the store can keep: nesting, finite numbers, 64-bit integers, clean text."""
+def check_json(value: Any, key: str) -> None:
+    """JSON data the store can keep: nesting, finite numbers, 64-bit integers, clean text.
+
+    A quick pass answers for almost every record; only one that breaks a rule is walked again
+    to name the value at fault.
+    """
+    if not _fine(value, 0):
+        _walk(value, key)
+
+
+def _fine(value: Any, depth: int) -> bool:
+    """Whether ``value`` keeps every rule of :func:`check_json` (fast: scalars are checked in
+    line, no names are built; this runs for every ingested event)."""
+    kind = type(value)
+    if kind is dict:
+        if depth >= MAX_DEPTH:
+            return False
+        for k, v in value.items():
+            if type(k) is not str or not _scalar_fine(k) or not _fine(v, depth + 1):
+                return False
+        return True
+    if kind is list:
+        return depth < MAX_DEPTH and all(_fine(v, depth + 1) for v in value)
+    return _scalar_fine(value)
+
+
+def _scalar_fine(value: Any) -> bool:
+    kind = type(value)
+    if kind is str:
+        return ("\x00" not in value) if value.isascii() else not _BAD_CHARS.search(value)
+    if kind is float:
+        return value - value == 0.0  # False for inf and NaN
+    if kind is int:
+        return -INT64 <= value <= INT64
+    return value is None or kind is bool
+
+
+def _walk(value: Any, key: str, depth: int = 0) -> None:
+    """:func:`check_json`'s rules, value by value, naming the first that breaks one."""
     if depth > MAX_DEPTH:
         raise BoundsError(f"{key!r} is nested deeper than {MAX_DEPTH} levels")
     if isinstance(value, str):
@@ -117,11 +167,11 @@ def check_json(value: Any, key: str, depth: int = 0) -> None:
         for k, v in value.items():
             if not isinstance(k, str):
                 raise BoundsError(f"{key!r} has a key that is not text: {short(k)}")
-            check_json(k, f"{key}.{k[:40]}", depth + 1)
-            check_json(v, f"{key}.{k[:40]}", depth + 1)
+            _walk(k, f"{key}.{k[:40]}", depth + 1)
+            _walk(v, f"{key}.{k[:40]}", depth + 1)
     elif isinstance(value, list | tuple):
         for i, item in enumerate(value):
-            check_json(item, f"{key}[{i}]", depth + 1)
+            _walk(item, f"{key}[{i}]", depth + 1)
     else:
         raise BoundsError(f"{key!r} holds a {type(value).__name__}, which JSON cannot carry")
 
@@ -129,8 +179,8 @@ def check_json(value: Any, key: str, depth: int = 0) -> None:
 def check_instant(value: Any, key: str) -> None:
     """An ISO time that stays a valid date when moved to UTC (``0001-01-01T00:00+14:00``
     does not)."""
-    if not isinstance(value, str) or not value.strip():
-        return  # the field's own check says what it must be
+    if not isinstance(value, str) or value.strip()[:4] not in _EDGE_YEARS:
+        return  # only the first and last years can leave the calendar when moved to UTC
     try:
         parse_instant(value[:100])
     except OverflowError:
@@ -171,9 +221,11 @@ def check_customer(record: Mapping[str, Any]) -> None:
     if problem:
         raise BoundsError(problem)
     for key, value in record.items():
-        if key not in CUSTOMER_TEXT:
-            check_json(key, "a column name")
-            check_json(value, str(key)[:40])
+        if key not in CUSTOMER_TEXT and not (
+            type(key) is str and _fine(key, 0) and _fine(value, 1)
+        ):
+            _walk(key, "a column name")
+            _walk(value, str(key)[:40], 1)
 
 
 def check_event(record: Mapping[str, Any]) -> None:
@@ -190,7 +242,10 @@ def check_event(record: Mapping[str, Any]) -> None:
             )
     for key, limit in EVENT_TEXT.items():
         check_text(record.get(key), key, limit)
-    check_instant(record.get("occurred_at"), "occurred_at")
+    occurred = record.get("occurred_at")
+    if isinstance(occurred, str) and len(occurred) > 64:
+        raise BoundsError(f"'occurred_at' is {len(occurred)} characters; an ISO time has fewer")
+    check_instant(occurred, "occurred_at")
     check_json(record.get("data"), "data")
 
 

@@ -104,7 +104,7 @@ CUSTOMER_COLUMNS: tuple[str, ...] = (
     "lifetime_value",
     "last_order_at",
 )
-"""CSV column order of :func:`write_customers_csv` (the first eight are profile fields, docs/customers.md)."""
+"""CSV column order of :func:`write_customers_csv` (the first eight: docs/customers.md)."""
 
 # Funnel probabilities of one shopping session.
 P_CART = 0.35  # a session with views puts something in the cart

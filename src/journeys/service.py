@@ -1,8 +1,8 @@
 """The facade every shell uses (CLI, APScheduler runner, Prefect flows).
 
 ``JourneyService.open(...)`` loads and validates the project, opens (and migrates) the store
-and builds the engine. Its methods are the core operations (README, How it is built): ingest, process
-events, sweep date/schedule triggers, advance, dispatch.
+and builds the engine. Its methods are the core operations (README, "How it is built"):
+ingest, process events, sweep date/schedule triggers, advance, dispatch.
 """
 
 from __future__ import annotations

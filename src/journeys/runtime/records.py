@@ -1,4 +1,4 @@
-"""Validation of incoming records: events (docs/events.md) and customer profiles (docs/customers.md).
+"""Validation of incoming records: events (docs/events.md) and customers (docs/customers.md).
 
 Each function returns the normalised record or raises :class:`RecordError` whose message says
 what is wrong and how to fix it; callers attach the file and line number.

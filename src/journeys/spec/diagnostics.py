@@ -48,7 +48,7 @@ CODES: dict[str, str] = {
     "loop-without-wait": "a cycle of steps with no wait, wait_for or survey in it",
     "split-weights": "split weights that do not add up to 100",
     "bad-expression": "an expression or inline template that does not compile or is unsafe",
-    "unknown-name": "an expression or inline template uses a name it cannot see (not customer/…)",
+    "unknown-name": "an expression, inline template or template file uses a name it cannot see",
     "unknown-answer": "answers.<step> names a step that is not a survey",
     "missing-template": "a template that has no file in the templates directory",
     "missing-locale": "a template lacks a locale that other templates of the journey have",

@@ -305,7 +305,9 @@ class JourneySpec(JourneyHead):
 
     model_config = ConfigDict(
         title="journeys journey spec",
-        json_schema_extra={"description": "One journey per file in journey_specs/ (docs/language.md)."},
+        json_schema_extra={
+            "description": "One journey per file in journey_specs/ (docs/language.md)."
+        },
     )
 
     trigger: TriggerSpec  # type: ignore[assignment]
