@@ -77,7 +77,9 @@ class _Guards(NodeTransformer):
 
 def _internal_filter(node: nodes.Expr, name: str) -> nodes.Filter:
     found = nodes.Filter(node, name, [], [], None, None, lineno=node.lineno)
-    found.environment = node.environment
+    environment = getattr(node, "environment", None)
+    if environment is not None:
+        found.set_environment(environment)
     return found
 
 

@@ -179,7 +179,7 @@ def guarded_range(*args: int) -> range:
     return found
 
 
-_WIDTH_ARGS: dict[str, int] = {"center": 1, "indent": 1, "wordwrap": 1, "truncate": 1}
+_WIDTH_ARGS: dict[str, int] = {"center": 1, "indent": 1, "wordwrap": 1}
 _COUNT_ARGS: dict[str, int] = {"slice": 1, "batch": 1}
 
 
@@ -190,7 +190,7 @@ def _arg(args: tuple[Any, ...], kwargs: dict[str, Any], index: int, name: str) -
 def _precheck_filter(name: str, value: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
     lines = value.count("\n") + 1 if isinstance(value, str) else 1
     if name in _WIDTH_ARGS:
-        width = _int(_arg(args, kwargs, 0, "width" if name != "truncate" else "length"))
+        width = _int(_arg(args, kwargs, 0, "width"))
         if width is not None:
             _ensure(max(width, 0) * (lines if name == "indent" else 1), f"|{name}({width})")
     elif name in _COUNT_ARGS:
