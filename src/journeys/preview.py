@@ -73,14 +73,14 @@ def template_uses(project: Project, template: str) -> list[tuple[Plan, Step]]:
     ]
 
 
-def sample_customer(locale: str | None, initial_stage: str) -> dict[str, Any]:
-    """A customer row like a stored one, from the sample data (one with ``locale`` if the
-    sample has one, else the first with that locale set)."""
+def sample_customer(
+    locale: str | None, initial_stage: str, default_locale: str = "en"
+) -> dict[str, Any]:
+    """A customer row like a stored one, from the sample data: one whose language is
+    ``locale`` (else ``default_locale``) if the sample has one; ``locale`` is set on it."""
     people = generate_customers(40, seed=7)
-    chosen = next(
-        (p for p in people if locale and p["locale"].split("-")[0] == locale.split("-")[0]),
-        people[0],
-    )
+    language = (locale or default_locale).split("-")[0]
+    chosen = next((p for p in people if p["locale"].split("-")[0] == language), people[0])
     record = {k: v for k, v in chosen.items() if v not in ("", None)}
     if locale:
         record["locale"] = locale
@@ -108,6 +108,17 @@ def sample_event(
         "occurred_at": iso(now),
         "data": data,
     }
+
+
+def sample_answers(plan: Plan) -> dict[str, dict[str, Any]]:
+    """An answer for every survey step of ``plan`` (``answers.<step>`` in templates): a low
+    score, as the messages that quote answers are mostly alerts about unhappy customers."""
+    found: dict[str, dict[str, Any]] = {}
+    for step in plan.steps:
+        if isinstance(step, SurveyStep):
+            score, category = (5, "detractor") if step.survey == "nps" else (2, "unsatisfied")
+            found[step.id] = {"score": score, "category": category, "comment": "(sample answer)"}
+    return found
 
 
 def trigger_event_type(plan: Plan) -> str | None:
@@ -146,8 +157,13 @@ def render_preview(
     now = clock.now()
     intent = _intent(template, step)
     journey_view = {"id": plan.journey, "name": plan.name} if plan else {}
+    answers = sample_answers(plan) if plan is not None else {}
     ctx = expression_context(
-        customer_view(person), event=event_view(event), answers={}, now=now, journey=journey_view
+        customer_view(person),
+        event=event_view(event),
+        answers=answers,
+        now=now,
+        journey=journey_view,
     )
     renderer = Renderer(project.settings, project.templates, clock)
     owner = plan or Plan("preview", "preview", "0", EventTrigger("preview"), ())

@@ -77,7 +77,7 @@ def preview_cmd(
         person, event = _stored(database, customer, event_type)
         source = "stored" if event is not None else source
     else:
-        person = sample_customer(locale, project.lifecycle.initial)
+        person = sample_customer(locale, project.lifecycle.initial, project.settings.default_locale)
     if locale:
         person = {**person, "locale": locale}
     if event is None and event_type is not None:
