@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint bench demo-prefect clean
+.PHONY: demo test lint bench demo-prefect clean fuzz
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,9 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check --fix src tests flows bench
 	$(BIN)/ruff format src tests flows bench
+
+fuzz: $(STAMP)  # the fuzz tests with 50x the cases CI runs (several minutes)
+	JOURNEYS_FUZZ_EXAMPLES=5000 $(BIN)/python -m pytest -q tests/test_fuzz.py
 
 bench: $(STAMP)
 	$(BIN)/python bench/run.py

@@ -210,11 +210,15 @@ def load_bench_project(workdir: Path, with_bench_journey: bool = False) -> Any:
         specs.mkdir(parents=True)
         for path in (ROOT / "journey_specs").glob("*.yaml"):
             shutil.copy(path, specs / path.name)
-        shutil.copy(ROOT / "journeys.yaml", specs.parent / "journeys.yaml")
+        import yaml
+
+        settings = yaml.safe_load((ROOT / "journeys.yaml").read_text(encoding="utf-8"))
+        settings.setdefault("events", {})["bench.started"] = {"description": "bench enrollment"}
+        (specs.parent / "journeys.yaml").write_text(yaml.safe_dump(settings), encoding="utf-8")
         (specs / "bench-waits.yaml").write_text(BENCH_JOURNEY, encoding="utf-8")
     project = load_project([specs], templates_dir=ROOT / "templates")
     if not project.ok:
-        raise SystemExit("\n".join(d.render() for d in project.diagnostics))
+        raise SystemExit("\n".join(str(d) for d in project.diagnostics))
     return project
 
 

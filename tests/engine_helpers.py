@@ -46,8 +46,10 @@ def write_project(
     journeys: dict[str, str],
     templates: dict[str, str] | None = None,
     lifecycle: str | None = None,
+    settings: str | None = None,
 ) -> Project:
-    """Write specs/templates under ``root`` and load them; fails the test on diagnostics."""
+    """Write specs/templates (and ``settings`` as ``journeys.yaml``) under ``root`` and load
+    them; fails the test on diagnostics."""
     specs = root / "journey_specs"
     tdir = root / "templates"
     specs.mkdir(parents=True, exist_ok=True)
@@ -56,6 +58,8 @@ def write_project(
         (specs / f"{name}.yaml").write_text(textwrap.dedent(text), encoding="utf-8")
     if lifecycle:
         (specs / "lifecycle.yaml").write_text(textwrap.dedent(lifecycle), encoding="utf-8")
+    if settings is not None:
+        (root / "journeys.yaml").write_text(textwrap.dedent(settings), encoding="utf-8")
     for name, text in {**BASIC_TEMPLATES, **(templates or {})}.items():
         (tdir / name).write_text(text, encoding="utf-8")
     project = load_project([specs], templates_dir=tdir)

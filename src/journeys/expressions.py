@@ -2,7 +2,9 @@
 
 Marketers write both, so both run in an immutable sandbox that refuses private attributes
 (``__class__``, ``__globals__`` …) and string formatting (``format``/``format_map``, also
-through ``|attr``). Expressions are compiled once and cached by source text.
+through ``|attr``, the ``format`` filter and ``'…' % x``), and that bounds what one render or
+evaluation may build and how long it may take (:mod:`journeys.sandbox_limits`). Expressions
+are compiled once and cached by source text.
 """
 
 from __future__ import annotations
@@ -12,11 +14,25 @@ from datetime import UTC, date, datetime
 from functools import lru_cache
 from typing import Any
 
-from jinja2 import ChainableUndefined, TemplateError, TemplateSyntaxError, meta, nodes
+from jinja2 import ChainableUndefined, Template, TemplateSyntaxError, meta, nodes
 from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
+from jinja2.visitor import NodeTransformer
+
+from journeys.sandbox_limits import (
+    MAX_OUTPUT,
+    LimitExceeded,
+    budget,
+    guard_binop,
+    guard_call,
+    guarded_concat,
+    guarded_filters,
+    guarded_range,
+    guarded_turns,
+    static_problem,
+)
 
 EXPRESSION_ROOTS = frozenset({"customer", "event", "answers", "now", "journey"})
-"""The names an expression can see (DESIGN §2)."""
+"""The names an expression can see (docs/language.md, Expressions)."""
 
 _BLOCKED_ATTRS = frozenset({"format", "format_map", "mro", "gi_frame", "f_globals", "func_globals"})
 
@@ -25,12 +41,78 @@ class ExpressionError(ValueError):
     """An expression or template that does not compile, or that the sandbox refused."""
 
 
+class BoundedTemplate(Template):
+    """A template whose :meth:`render` runs within a budget (:mod:`journeys.sandbox_limits`):
+    its output, work and time are capped, and going over raises a sandbox error."""
+
+    def render(self, *args: Any, **kwargs: Any) -> str:
+        with budget() as used:
+            ctx = self.new_context(dict(*args, **kwargs))
+            parts: list[str] = []
+            length = 0
+            try:
+                for chunk in self.root_render_func(ctx):
+                    length += len(chunk)
+                    if length > MAX_OUTPUT:
+                        raise LimitExceeded(f"it renders more than {MAX_OUTPUT:,} characters")
+                    parts.append(chunk)
+                used.charge(length)
+            except Exception:
+                self.environment.handle_exception()
+            return "".join(parts)
+
+
+class _Guards(NodeTransformer):
+    """Routes every loop's items and every ``~`` through the budget (see the sandbox)."""
+
+    def visit_For(self, node: nodes.For) -> nodes.Node:
+        self.generic_visit(node)
+        node.iter = _internal_filter(node.iter, "journeys_turns")
+        return node
+
+    def visit_Concat(self, node: nodes.Concat) -> nodes.Node:
+        self.generic_visit(node)
+        return _internal_filter(node, "journeys_concat")
+
+
+def _internal_filter(node: nodes.Expr, name: str) -> nodes.Filter:
+    found = nodes.Filter(node, name, [], [], None, None, lineno=node.lineno)
+    environment = getattr(node, "environment", None)
+    if environment is not None:
+        found.set_environment(environment)
+    return found
+
+
 class JourneySandbox(ImmutableSandboxedEnvironment):
-    """Immutable sandbox where ``a.b`` on a mapping reads the key ``b`` first.
+    """Immutable sandbox where ``a.b`` on a mapping reads the key ``b`` first, and where
+    nothing can exhaust the machine.
 
     Plain Jinja tries the attribute first, so ``event.data.items`` would be ``dict.items``
-    instead of the cart's items.
+    instead of the cart's items. Repetition, concatenation, powers and ``%`` are checked
+    before they run, every loop turn and call is charged to the render's budget, and
+    templates render with :class:`BoundedTemplate`.
     """
+
+    intercepted_binops = frozenset({"*", "**", "+", "%"})
+    template_class = BoundedTemplate
+
+    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+        guard_binop(operator, left, right)
+        return super().call_binop(context, operator, left, right)
+
+    def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:
+        guard_call(__obj, args, kwargs)
+        return super().call(__context, __obj, *args, **kwargs)
+
+    def _generate(
+        self,
+        source: nodes.Template,
+        name: str | None,
+        filename: str | None,
+        defer_init: bool = False,
+    ) -> str:
+        guarded = _Guards().visit(source)
+        return super()._generate(guarded, name, filename, defer_init=defer_init)
 
     def is_safe_attribute(self, obj: Any, attr: str, value: Any) -> bool:
         if attr.startswith("_") or attr in _BLOCKED_ATTRS:
@@ -90,10 +172,16 @@ def _money(value: Any, currency: str = "") -> str:
 
 
 def make_environment() -> JourneySandbox:
-    """A fresh sandbox with the journeys filters (``days_since``, ``money``)."""
+    """A fresh sandbox with the journeys filters (``days_since``, ``money``), every filter
+    guarded, the ``format`` filter refused and no ``lipsum`` (it writes any amount of text)."""
     env = JourneySandbox(undefined=ChainableUndefined, autoescape=False)
     env.filters["days_since"] = _days_since
     env.filters["money"] = _money
+    env.filters = guarded_filters(env.filters)
+    env.filters["journeys_turns"] = guarded_turns
+    env.filters["journeys_concat"] = guarded_concat
+    env.globals.pop("lipsum", None)
+    env.globals["range"] = guarded_range
     env.globals["days_since"] = _days_since
     return env
 
@@ -136,16 +224,27 @@ def unknown_names(
 ) -> list[str]:
     """Top-level names in ``source`` that an expression (or, ``template``, an inline template)
     cannot see: typos like ``costumer``. ``also`` are further names the caller provides."""
-    if template:
-        try:
-            ast = ENV.parse(source)
-        except (TemplateSyntaxError, RecursionError):
-            return []  # reported as bad-expression by whoever compiles it
-    else:
-        ast = parse_expression(source)
-    names = meta.find_undeclared_variables(ast)
     allowed = EXPRESSION_ROOTS | set(ENV.globals) | also
-    return sorted(n for n in names if n not in allowed)
+    found = name_uses(source, template=template)
+    return sorted({name for name, _line in found if name not in allowed})
+
+
+def name_uses(source: str, *, template: bool = True) -> list[tuple[str, int]]:
+    """``(name, line)`` of every read of a name that ``source`` does not define itself (with
+    ``set`` or ``for``): the names it expects from outside. Lines count from 1 in ``source``.
+    A ``source`` that does not parse has none (whoever compiles it reports why)."""
+    try:
+        ast = ENV.parse(source) if template else parse_expression(source)
+    except (TemplateSyntaxError, RecursionError, ExpressionError):
+        if not template:
+            raise
+        return []
+    outside = meta.find_undeclared_variables(ast)
+    return [
+        (node.name, node.lineno)
+        for node in ast.find_all(nodes.Name)
+        if node.ctx == "load" and node.name in outside
+    ]
 
 
 def check_sandbox(source: str) -> str | None:
@@ -156,6 +255,9 @@ def check_sandbox(source: str) -> str | None:
         return None
     except RecursionError:
         return TOO_DEEP
+    unbounded = static_problem(ast)
+    if unbounded:
+        return f"{unbounded}; a message may not do that"
     for node in ast.find_all((nodes.Getattr, nodes.Getitem, nodes.Filter)):
         if isinstance(node, nodes.Getattr):
             name = node.attr
@@ -171,7 +273,30 @@ def check_sandbox(source: str) -> str | None:
     return None
 
 
-_RUNTIME_ERRORS = (TemplateError, TypeError, ValueError, ArithmeticError, LookupError)
+_GROWING_NODES = (
+    nodes.Call,
+    nodes.Filter,
+    nodes.Mul,
+    nodes.Pow,
+    nodes.Add,
+    nodes.Mod,
+    nodes.Concat,
+)
+
+
+@lru_cache(maxsize=4096)
+def _can_grow(source: str) -> bool:
+    """Whether an expression calls or builds anything (then it runs within a budget; plain
+    comparisons, the common case, do not need one)."""
+    try:
+        return any(True for _ in parse_expression(source).find_all(_GROWING_NODES))
+    except ExpressionError:
+        return True
+
+
+_RUNTIME_ERRORS = (Exception,)
+"""What a marketer's expression may raise at run time: anything (a filter given the wrong
+kind of value raises AttributeError, say). It fails that one evaluation, never the batch."""
 
 
 def evaluate(source: str, context: Mapping[str, Any]) -> Any:
@@ -183,7 +308,11 @@ def evaluate(source: str, context: Mapping[str, Any]) -> Any:
     whole batch.
     """
     try:
-        return compile_expression(source)(**context)
+        compiled = compile_expression(source)
+        if not _can_grow(source):
+            return compiled(**context)
+        with budget():
+            return compiled(**context)
     except SecurityError as exc:
         raise ExpressionError(f"refused by the sandbox: {exc}") from None
     except _RUNTIME_ERRORS as exc:

@@ -1,7 +1,7 @@
 """Deterministic sample customers and CRM events for the demo, the tests and the benchmark.
 
 Everything here is driven by a seeded :class:`random.Random`, so the same arguments always give
-the same data. Customers follow the customer contract and events the event contract of DESIGN §3.
+the same data. Customers follow docs/customers.md and events docs/events.md.
 
 :func:`generate_events` streams: it keeps one pending entry per customer plus the few follow-up
 events already decided (a cart's order, an order's delivery) in a heap, never the whole stream,
@@ -104,7 +104,7 @@ CUSTOMER_COLUMNS: tuple[str, ...] = (
     "lifetime_value",
     "last_order_at",
 )
-"""CSV column order of :func:`write_customers_csv` (the first eight are DESIGN §3 fields)."""
+"""CSV column order of :func:`write_customers_csv` (the first eight: docs/customers.md)."""
 
 # Funnel probabilities of one shopping session.
 P_CART = 0.35  # a session with views puts something in the cart
@@ -116,7 +116,7 @@ P_SIGNUP = 0.30  # a customer signs up during the generated window
 
 
 def generate_customers(n: int, seed: int = 7) -> list[dict[str, Any]]:
-    """``n`` customers ``c-0001`` … with profile fields (DESIGN §3) and a few attributes.
+    """``n`` customers ``c-0001`` … with profile fields (docs/customers.md) and a few attributes.
 
     Locales mix ``ko``, ``en-US`` and ``en``; time zones follow the locale (Seoul, New York,
     London, Los Angeles, Sydney, UTC); about one in 100 was born on Feb 29 (``c-0029`` is);

@@ -7,37 +7,38 @@ customer stages. See docs/cli.md for the format.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from journeys.clock import iso, parse_instant
-from journeys.durations import DurationError, parse_duration
+from journeys.clock import iso
+from journeys.plan import Plan
+from journeys.scenario_file import Scenario, check_scenarios, resolve
 from journeys.simulate import SimulationResult, restrict, simulate
 from journeys.spec import Project
+from journeys.spec.diagnostics import Diagnostic
 
 MESSAGE_KEYS = ("customer_id", "journey", "step", "template", "channel", "at")
 
+__all__ = [
+    "Scenario",
+    "ScenarioError",
+    "ScenarioResult",
+    "check_scenarios",
+    "discover",
+    "load_scenarios",
+    "run_scenario",
+]
+
 
 class ScenarioError(ValueError):
-    """A scenario file that cannot be read; the message names the file and the problem."""
+    """A scenario file with problems; ``diagnostics`` lists every one of them."""
 
-
-@dataclass
-class Scenario:
-    """One scenario, ready to simulate."""
-
-    name: str
-    path: Path
-    journeys: list[str] | None
-    start: datetime
-    until: datetime
-    customers: list[dict[str, Any]]
-    events: list[dict[str, Any]]
-    expect: dict[str, Any]
+    def __init__(self, diagnostics: list[Diagnostic]) -> None:
+        self.diagnostics = diagnostics
+        super().__init__("\n".join(str(d) for d in diagnostics))
 
 
 @dataclass
@@ -54,82 +55,13 @@ class ScenarioResult:
         return not self.failures
 
 
-def _instant(value: Any, start: datetime, where: str) -> datetime:
-    if isinstance(value, datetime):
-        return parse_instant(value.isoformat())
-    text = str(value).strip()
-    try:
-        return start + timedelta(seconds=parse_duration(text))
-    except DurationError:
-        pass
-    try:
-        return parse_instant(text)
-    except ValueError:
-        raise ScenarioError(
-            f"{where}: {value!r} is neither a duration after start (10h, 2d) nor an ISO time"
-        ) from None
-
-
-def load_scenarios(path: Path) -> list[Scenario]:
-    """Scenarios of one file (a mapping with ``scenarios:`` or a single scenario)."""
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise ScenarioError(f"{path}: not valid YAML: {exc}") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ScenarioError(f"{path}: cannot read it ({exc})") from None
-    items = data.get("scenarios") if isinstance(data, dict) and "scenarios" in data else [data]
-    if not isinstance(items, list):
-        raise ScenarioError(f"{path}: 'scenarios' must be a list")
-    out = []
-    for index, item in enumerate(items):
-        where = f"{path} scenario {index + 1}"
-        if not isinstance(item, dict):
-            raise ScenarioError(f"{where}: a scenario must be a mapping")
-        try:
-            start = parse_instant(str(item["start"]).replace(" ", "T"))
-        except (KeyError, ValueError):
-            raise ScenarioError(
-                f"{where}: 'start' must be an ISO time like 2026-03-02T00:00:00Z"
-            ) from None
-        until = _instant(item.get("until", "30d"), start, f"{where} until")
-        events = []
-        for n, event in enumerate(_mappings(item, "events", where)):
-            at = _instant(event.pop("at", "0m"), start, f"{where} event {n + 1}")
-            event.setdefault("id", f"scn-{index}-{n}")
-            event["occurred_at"] = iso(at)
-            event.setdefault("data", {})
-            events.append(event)
-        journeys = item.get("journeys")
-        expect = item.get("expect") or {}
-        if not isinstance(expect, dict):
-            raise ScenarioError(f"{where}: 'expect' must be a mapping")
-        for n, message in enumerate(_mappings(expect, "messages", where)):
-            if "at" not in message:
-                raise ScenarioError(f"{where}: expected message {n + 1} has no 'at'")
-        for key in ("enrollments", "customers"):
-            _mappings(expect, key, where)
-        out.append(
-            Scenario(
-                name=str(item.get("name") or f"{path.stem} #{index + 1}"),
-                path=path,
-                journeys=list(journeys) if journeys else None,
-                start=start,
-                until=until,
-                customers=_mappings(item, "customers", where),
-                events=events,
-                expect=dict(expect),
-            )
-        )
-    return out
-
-
-def _mappings(parent: dict[str, Any], key: str, where: str) -> list[dict[str, Any]]:
-    """``parent[key]``: a list of mappings (or nothing); otherwise a :class:`ScenarioError`."""
-    value = parent.get(key) or []
-    if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
-        raise ScenarioError(f"{where}: '{key}' must be a list of mappings")
-    return [dict(v) for v in value]
+def load_scenarios(path: Path, plans: Mapping[str, Plan] | None = None) -> list[Scenario]:
+    """Scenarios of one file (a mapping with ``scenarios:`` or a single scenario);
+    :class:`ScenarioError` lists every problem (see :func:`check_scenarios`)."""
+    scenarios, problems = check_scenarios(path, plans)
+    if problems:
+        raise ScenarioError(problems)
+    return scenarios
 
 
 def discover(paths: list[Path]) -> list[Path]:
@@ -184,7 +116,7 @@ def run_scenario(project: Project, scenario: Scenario) -> ScenarioResult:
 def _message(raw: dict[str, Any], start: datetime) -> dict[str, Any]:
     msg = {k: raw.get(k) for k in MESSAGE_KEYS}
     msg["channel"] = raw.get("channel", "email")
-    msg["at"] = iso(_instant(raw["at"], start, "expected message"))
+    msg["at"] = iso(resolve(str(raw["at"]), start))
     return msg
 
 
@@ -205,7 +137,7 @@ def _match_one(
     want = dict(expected)
     for key in ("entered_at", "ended_at"):
         if key in want and want[key] is not None:
-            want[key] = iso(_instant(want[key], start, f"{what} {key}"))
+            want[key] = iso(resolve(str(want[key]), start))
     for cand in reversed(candidates):  # the latest enrollment is the one people mean
         if all(cand.get(k) == v for k, v in want.items()):
             return

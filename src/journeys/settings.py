@@ -45,6 +45,8 @@ class Settings:
     survey_secret: str = "journeys-dev-secret"
     base_url: str = "http://localhost:8000"
     path: Path | None = None
+    events: dict[str, dict[str, str] | None] = field(default_factory=dict)
+    """The project's own event types (``events:``): type → declared data fields, or None."""
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], path: Path | None = None) -> Settings:
@@ -69,6 +71,12 @@ class Settings:
             frequency_cap_messages=cap.get("messages"),
             frequency_cap_seconds=parse_duration(cap["per"]) if cap.get("per") else None,
             path=path,
+            events={
+                str(name): dict(decl["data"])
+                if isinstance(decl, dict) and decl.get("data") is not None
+                else None
+                for name, decl in (data.get("events") or {}).items()
+            },
         )
 
 

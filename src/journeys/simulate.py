@@ -20,6 +20,8 @@ from journeys.spec import Project
 from journeys.store.memory import MemoryStore
 
 SENDABLE = ("pending", "sent")
+RENDERED = ("subject", "text")
+"""Message keys that ``simulate --render`` adds to the contract."""
 
 
 class NullChannel:
@@ -34,7 +36,7 @@ class NullChannel:
 
 @dataclass
 class SimulationResult:
-    """DESIGN §3's simulation object, plus the record errors met on the way."""
+    """The simulation object of docs/simulate.md, plus the record errors met on the way."""
 
     messages: list[dict[str, Any]] = field(default_factory=list)
     enrollments: list[dict[str, Any]] = field(default_factory=list)
@@ -43,10 +45,14 @@ class SimulationResult:
     customer_report: RecordReport = field(default_factory=RecordReport)
     event_report: RecordReport = field(default_factory=RecordReport)
 
-    def to_dict(self) -> dict[str, Any]:
-        """The public JSON contract: messages, enrollments, customers."""
+    def to_dict(self, render: bool = False) -> dict[str, Any]:
+        """The public JSON contract: messages, enrollments, customers (docs/simulate.md);
+        ``render`` keeps each message's rendered ``subject`` and ``text``."""
+        messages = self.messages
+        if not render:
+            messages = [{k: v for k, v in m.items() if k not in RENDERED} for m in messages]
         return {
-            "messages": self.messages,
+            "messages": messages,
             "enrollments": self.enrollments,
             "customers": self.customers,
         }
@@ -100,7 +106,7 @@ def collect(store: MemoryStore, result: SimulationResult) -> None:
             "at": iso(row["due_at"]),
         }
         if row["status"] in SENDABLE:
-            result.messages.append(item)
+            result.messages.append({**item, "subject": row["subject"], "text": row["text"]})
         else:
             result.skipped.append({**item, "status": row["status"], "reason": row["error"]})
     for enrollment in sorted(store.all_enrollments(), key=lambda e: (e.entered_at, e.id or 0)):

@@ -27,6 +27,7 @@ from jinja2 import Template, TemplateSyntaxError
 from jinja2.sandbox import SecurityError
 
 from journeys.expressions import ENV, HTML_ENV, ExpressionError, check_sandbox
+from journeys.sandbox_limits import budget
 
 _NAME = re.compile(r"^(?P<name>[A-Za-z0-9_\-]+?)(?:\.(?P<locale>[a-z]{2,3}(?:-[A-Za-z0-9]+)*))?$")
 _TAG = re.compile(r"<[^>]+>")
@@ -47,6 +48,17 @@ class TemplateSource:
     body_line: int
     subject_line: int = 2
     text_path: Path | None = None
+
+    def parts(self) -> list[tuple[str, Path, int]]:
+        """``(text, file, first line)`` of the subject, the HTML body and the text part (if
+        any): where each part's line 1 is in which file."""
+        found = [
+            (self.subject, self.path, self.subject_line),
+            (self.html, self.path, self.body_line),
+        ]
+        if self.text is not None:
+            found.append((self.text, self.text_path or self.path, 1))
+        return found
 
 
 @dataclass(frozen=True)
@@ -79,9 +91,10 @@ class CompiledTemplate:
     def render(self, context: dict[str, Any]) -> RenderedMessage:
         """Render for one customer; any failure becomes a :class:`TemplateError`."""
         try:
-            body = self.html.render(context)
-            subject = " ".join(self.subject.render(context).split())
-            text = self.text.render(context) if self.text else html_to_text(body)
+            with budget():  # one budget for the whole message
+                body = self.html.render(context)
+                subject = " ".join(self.subject.render(context).split())
+                text = self.text.render(context) if self.text else html_to_text(body)
         except SecurityError as exc:
             raise TemplateError(f"refused by the sandbox: {exc}", self.source.path) from None
         except Exception as exc:  # a marketer's template may raise anything

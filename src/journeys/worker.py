@@ -1,6 +1,6 @@
 """``journeys run --worker``: one of many worker processes sharing a PostgreSQL database.
 
-A worker loops over the core operations of DESIGN §4 — match pending events, sweep date and
+A worker loops over the core operations (see the README) — match pending events, sweep date and
 schedule triggers, advance due enrollments, dispatch the outbox — exactly like the embedded
 runner's tick, but without APScheduler: there is no per-process job store to keep single, so
 any number of workers on any number of machines can run against one PostgreSQL database.

@@ -50,6 +50,8 @@ steps:
   - id: third
     send: {template: hello}
 """
+DRIP_SETTINGS = "events: {drip.signup: {description: the test's sign-up event}}\n"
+"""``journeys.yaml`` declaring the drip's own trigger event."""
 STEPS = ("first", "second", "third")
 BAD_LOG_MARKERS = ("Traceback", " ERROR ", " CRITICAL ", "deadlock", "conflicted")
 
@@ -243,7 +245,7 @@ def project_root(tmp_path: Path) -> Path:
     """A project with the three-send drip journey."""
     from engine_helpers import write_project
 
-    write_project(tmp_path, {"drip": DRIP})
+    write_project(tmp_path, {"drip": DRIP}, settings=DRIP_SETTINGS)
     return tmp_path
 
 
@@ -663,7 +665,9 @@ def test_dispatch_gives_up_for_this_pass_when_the_provider_is_down(tmp_path: Pat
     from journeys.channels.base import ChannelRegistry
     from journeys.service import STANDARD_CHANNELS
 
-    service = open_service(write(tmp_path, {"drip": DRIP}), f"sqlite:///{tmp_path / 'j.db'}")
+    service = open_service(
+        write(tmp_path, {"drip": DRIP}, settings=DRIP_SETTINGS), f"sqlite:///{tmp_path / 'j.db'}"
+    )
     try:
         service.import_customers([{"id": f"c{i}", "email": f"c{i}@example.com"} for i in range(3)])
         service.ingest(

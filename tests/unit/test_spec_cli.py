@@ -48,7 +48,7 @@ def test_validate_ok(project: Path) -> None:
 
 def test_validate_errors_text_and_json(project: Path) -> None:
     bad = project / "journey_specs" / "bad.yaml"
-    bad.write_text("journey: bad\ntrigger: {event: x}\nsteps:\n  - {id: a, sned: {}}\n")
+    bad.write_text("journey: bad\ntrigger: {event: order.placed}\nsteps:\n  - {id: a, sned: {}}\n")
     result = runner.invoke(app, ["validate", str(project / "journey_specs")])
     assert result.exit_code == 1
     assert f"{bad}:4:13: unknown step type" in result.stdout

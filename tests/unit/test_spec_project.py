@@ -51,7 +51,7 @@ def test_version_changes_with_template(project_dir: Path) -> None:
 
 def test_broken_journey_has_no_plan(project_dir: Path) -> None:
     (project_dir / "journey_specs" / "bad.yaml").write_text(
-        "journey: bad\ntrigger: {event: x}\nsteps: [{id: a, wait: 1x}]\n"
+        "journey: bad\ntrigger: {event: order.placed}\nsteps: [{id: a, wait: 1x}]\n"
     )
     project = load_project([project_dir / "journey_specs"])
     assert not project.ok and "bad" not in project.plans and "cart" in project.plans

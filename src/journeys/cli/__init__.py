@@ -39,7 +39,13 @@ def load_valid_project(specs: Path, templates: Path | None, *, doing: str = "") 
 
 def _register() -> None:
     # Imported for their side effect of adding commands to `app`.
-    from journeys.cli import db_cmds, engine_cmds, prefect_cmds, spec_cmds  # noqa: F401
+    from journeys.cli import (  # noqa: F401
+        db_cmds,
+        engine_cmds,
+        message_cmds,
+        prefect_cmds,
+        spec_cmds,
+    )
 
 
 def main() -> None:

@@ -76,6 +76,24 @@ def _print_record_report(path: Path, report: Any, noun: str, extra: str = "") ->
     )
 
 
+def _customer_records(path: Path, plans: dict[str, Any]) -> Iterator[Any]:
+    """The records of a customers file; those whose date attributes (birthday, date trigger
+    fields) do not parse become bad lines."""
+    from journeys.intake import checked_customers, date_attributes
+    from journeys.service import BadLine, read_records
+
+    return checked_customers(read_records(path), date_attributes(plans), BadLine)
+
+
+def _event_records(path: Path, plans: dict[str, Any]) -> Iterator[Any]:
+    """The records of an events file, profile events checked like :func:`_customer_records`."""
+    from journeys.intake import checked_events, date_attributes
+    from journeys.runtime.records import CREATING_EVENTS
+    from journeys.service import BadLine, read_records
+
+    return checked_events(read_records(path), date_attributes(plans), BadLine, CREATING_EVENTS)
+
+
 def _check_file(path: Path) -> None:
     if not path.is_file():
         raise _fail(f"{path}: no such file")
@@ -90,14 +108,13 @@ def import_cmd(
     templates: TemplatesOpt = None,
 ) -> None:
     """Import customer profiles; bad records are listed by line, good ones kept."""
-    from journeys.service import read_records
-
     if kind != "customers":
         raise _fail(f"cannot import {kind!r}; use: journeys import customers FILE")
     _check_file(file)
     service = _open_service(database, specs, templates)
     try:
-        report = service.import_customers(_with_progress(file, read_records(file), "customers"))
+        records = _customer_records(file, service.project.plans)
+        report = service.import_customers(_with_progress(file, records, "customers"))
     finally:
         service.close()
     _print_record_report(file, report, "customers")
@@ -121,12 +138,11 @@ def ingest_cmd(
     ] = True,
 ) -> None:
     """Store events (deduplicated by id) and match them; running a file twice changes nothing."""
-    from journeys.service import read_records
-
     _check_file(file)
     service = _open_service(database, specs, templates)
     try:
-        report = service.ingest(_with_progress(file, read_records(file), "events"), source="file")
+        records = _event_records(file, service.project.plans)
+        report = service.ingest(_with_progress(file, records, "events"), source="file")
         matched = service.run_pass().events if process else 0
     finally:
         service.close()
@@ -285,9 +301,12 @@ def simulate_cmd(
         bool,
         typer.Option("--json", help="Print one JSON object: messages, enrollments, customers."),
     ] = False,
+    render: Annotated[
+        bool,
+        typer.Option("--render", help="Include each message's rendered subject and text."),
+    ] = False,
 ) -> None:
     """Run the journeys in virtual time; nothing is sent and no database file is left."""
-    from journeys.service import read_records
     from journeys.simulate import simulate, timeline
 
     _check_file(customers)
@@ -296,16 +315,29 @@ def simulate_cmd(
     if t1 <= t0:
         raise _fail("--until must be after --start")
     project = load_valid_project(specs, templates)
-    result = simulate(project, read_records(customers), read_records(events), start=t0, until=t1)
+    result = simulate(
+        project,
+        _customer_records(customers, project.plans),
+        _event_records(events, project.plans),
+        start=t0,
+        until=t1,
+    )
     bad = 0
     for path, report in ((customers, result.customer_report), (events, result.event_report)):
         for line, message in report.errors:
             err.print(f"{path}:{line}: {message}", markup=False, highlight=False)
             bad += 1
     if as_json:
-        sys.stdout.write(json.dumps(result.to_dict(), ensure_ascii=False, indent=2) + "\n")
+        sys.stdout.write(
+            json.dumps(result.to_dict(render=render), ensure_ascii=False, indent=2) + "\n"
+        )
     else:
         sys.stdout.write(timeline(result) + "\n")
+        for m in result.messages if render else []:
+            sys.stdout.write(
+                f"\n{m['at']}  {m['customer_id']} {m['journey']}.{m['step']} → {m['template']}\n"
+                f"Subject: {m['subject']}\n{(m['text'] or '').rstrip()}\n"
+            )
     if bad:
         raise typer.Exit(1)  # the run still happened, on the good records
 
@@ -317,7 +349,7 @@ def test_cmd(
     templates: TemplatesOpt = None,
 ) -> None:
     """Run scenario files (default tests/scenarios) and report pass/fail with a diff."""
-    from journeys.scenarios import ScenarioError, discover, load_scenarios, run_scenario
+    from journeys.scenarios import check_scenarios, discover, run_scenario
 
     project = load_valid_project(specs, templates)
     files = discover(paths or [Path("tests/scenarios")])
@@ -325,10 +357,11 @@ def test_cmd(
         raise _fail("no scenario files found")
     passed = failed = 0
     for file in files:
-        try:
-            scenarios = load_scenarios(file)
-        except ScenarioError as exc:
-            err.print(f"[red]ERROR[/red] {exc}", highlight=False)
+        scenarios, problems = check_scenarios(file, project.plans)
+        if problems:
+            for problem in problems:
+                err.print(str(problem), markup=False, highlight=False)
+            err.print(f"[red]ERROR[/red] {file}: not run (fix the problems above)", highlight=False)
             failed += 1
             continue
         for scenario in scenarios:

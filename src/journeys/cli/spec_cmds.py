@@ -40,24 +40,33 @@ TemplatesOpt = Annotated[
 ]
 
 
-def _load(paths: list[Path] | None, templates: Path | None) -> Project:
-    return load_project(paths or [Path("journey_specs")], templates_dir=templates)
+def _load(
+    paths: list[Path] | None, templates: Path | None, stored_events: list[str] | None = None
+) -> Project:
+    return load_project(
+        paths or [Path("journey_specs")], templates_dir=templates, stored_events=stored_events or ()
+    )
 
 
-def _check_in_flight(project: Project, database: str) -> None:
-    """Add in-flight warnings from the store at ``database`` (read only, never migrated)."""
+def _validate_against_store(
+    paths: list[Path] | None, templates: Path | None, database: str
+) -> Project:
+    """Load the project knowing the event types stored at ``database``, and add in-flight
+    warnings (read only: the store is never migrated or written)."""
     from sqlalchemy import inspect
     from sqlalchemy.exc import SQLAlchemyError
 
     from journeys.inflight import in_flight_diagnostics
     from journeys.spec.diagnostics import sort_diagnostics
     from journeys.store.db import create_engine, describe
+    from journeys.store.reads import stored_event_types
 
     engine = create_engine(database)
     try:
         if not inspect(engine).has_table("enrollments"):
             typer.echo(f"note: {describe(database)} has no journeys tables yet", err=True)
-            return
+            return _load(paths, templates)
+        project = _load(paths, templates, stored_event_types(engine))
         known = set(project.drafts) | set(project.plans)
         found = in_flight_diagnostics(engine, project.plans, known)
     except SQLAlchemyError as exc:
@@ -66,6 +75,7 @@ def _check_in_flight(project: Project, database: str) -> None:
     finally:
         engine.dispose()
     project.diagnostics[:] = sort_diagnostics([*project.diagnostics, *found])
+    return project
 
 
 def _report(project: Project, fmt: OutputFormat) -> None:
@@ -97,14 +107,17 @@ def validate(
         str | None,
         typer.Option(
             "--database",
-            help="Also report customers in flight at steps or journeys this change removes.",
+            "--db",
+            help="Also accept the event types stored there, and report customers in flight at "
+            "steps or journeys this change removes.",
         ),
     ] = None,
 ) -> None:
     """Check journeys, lifecycle.yaml, journeys.yaml and templates; report every problem."""
-    project = _load(paths, templates)
     if database:
-        _check_in_flight(project, database)
+        project = _validate_against_store(paths, templates, database)
+    else:
+        project = _load(paths, templates)
     _report(project, fmt)
     typer.echo(_summary(project), err=True)
     raise typer.Exit(0 if project.ok else 1)
@@ -147,17 +160,39 @@ def compile_cmd(
     typer.echo(f"{len(project.plans)} plans written to {out}", err=True)
 
 
+class GraphFormat(StrEnum):
+    """What ``journeys graph`` writes."""
+
+    mermaid = "mermaid"
+    svg = "svg"
+    png = "png"
+
+
 @app.command()
 def graph(
     spec: Annotated[Path, typer.Argument(help="One journey spec file.")],
     out: Annotated[
-        Path | None, typer.Option("--out", help="Write a picture (.svg or .png) instead.")
+        Path | None,
+        typer.Option(
+            "--out", help="Write to this file (.mmd/.md, .svg or .png) instead of stdout."
+        ),
+    ] = None,
+    fmt: Annotated[
+        GraphFormat | None,
+        typer.Option(
+            "--format",
+            help="mermaid (text GitHub renders), svg or png; default: from --out, else mermaid.",
+        ),
     ] = None,
     templates: TemplatesOpt = None,
 ) -> None:
-    """Print a Mermaid flowchart of a journey, or draw it to an SVG/PNG file."""
+    """Draw a journey: a Mermaid flowchart, or an SVG/PNG picture."""
     from journeys.spec.graph import render_png, render_svg, to_mermaid
 
+    kind = fmt or _graph_format(out)
+    if kind is GraphFormat.png and out is None:
+        typer.echo("--format png needs --out FILE.png (a picture is not text)", err=True)
+        raise typer.Exit(2)
     project = load_project([spec], templates_dir=templates)
     plan = next(iter(project.drafts.values()), None)
     if plan is None:
@@ -166,15 +201,27 @@ def graph(
         raise typer.Exit(1)
     if not project.ok:  # draw anyway, but say what is wrong
         sys.stderr.write(render_text(project.diagnostics))
-    if out is None:
-        sys.stdout.write(to_mermaid(plan))
-        return
-    suffix = out.suffix.lower()
-    if suffix == ".svg":
-        out.write_text(render_svg(plan), encoding="utf-8")
-    elif suffix == ".png":
+    if kind is GraphFormat.png:
+        assert out is not None
         out.write_bytes(render_png(plan))
     else:
-        typer.echo(f"--out must end in .svg or .png, not {suffix or 'nothing'}", err=True)
-        raise typer.Exit(2)
+        text = render_svg(plan) if kind is GraphFormat.svg else to_mermaid(plan)
+        if kind is GraphFormat.mermaid and out is not None and out.suffix.lower() == ".md":
+            text = f"```mermaid\n{text}```\n"  # renders in a README or pull request
+        if out is None:
+            sys.stdout.write(text)
+            return
+        out.write_text(text, encoding="utf-8")
     typer.echo(f"wrote {out}", err=True)
+
+
+def _graph_format(out: Path | None) -> GraphFormat:
+    suffix = out.suffix.lower() if out is not None else ""
+    if suffix in (".svg", ".png"):
+        return GraphFormat(suffix[1:])
+    if out is None or suffix in (".mmd", ".mermaid", ".md"):
+        return GraphFormat.mermaid
+    typer.echo(
+        f"--out must end in .svg, .png, .mmd or .md (or give --format), not {suffix!r}", err=True
+    )
+    raise typer.Exit(2)

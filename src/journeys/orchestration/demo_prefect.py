@@ -182,6 +182,14 @@ def replay_events(
     return emitted
 
 
+class _Terminated(BaseException):
+    """SIGTERM arrived (Docker, systemd, ``kill``): stop like on Ctrl-C."""
+
+
+def _raise_terminated(signum: int, frame: object) -> None:
+    raise _Terminated
+
+
 def run_demo_prefect(
     specs: Path = Path("journey_specs"),
     templates: Path | None = None,
@@ -194,7 +202,33 @@ def run_demo_prefect(
     seed: int = 7,
     say: Callable[[str], None] = print,
 ) -> int:
-    """Run the Prefect demo until Ctrl-C; returns the process exit code (0, or 130 on Ctrl-C)."""
+    """Run the Prefect demo until Ctrl-C or SIGTERM; returns the process exit code (130 after
+    Ctrl-C, 143 after SIGTERM). Either way the Prefect server and ``deploy --serve`` it started
+    are stopped (SIGTERM stops them too, as Docker and systemd stop a service with it)."""
+    previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    try:
+        return _run_demo_prefect(
+            specs, templates, out_dir, customers, days, speed, host, port, seed, say
+        )
+    except _Terminated:
+        say("stopped (SIGTERM)")
+        return 143
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _run_demo_prefect(
+    specs: Path,
+    templates: Path | None,
+    out_dir: Path,
+    customers: int,
+    days: int,
+    speed: float,
+    host: str,
+    port: int,
+    seed: int,
+    say: Callable[[str], None],
+) -> int:
     from journeys.demo import remove_outputs
     from journeys.sampledata import generate_customers, generate_events
     from journeys.service import JourneyService
@@ -271,8 +305,10 @@ def run_demo_prefect(
             say("\nstopping ...")
             return 130
     finally:
-        # A second Ctrl-C while stopping must not orphan the server: finish the clean-up.
+        # A second Ctrl-C or SIGTERM while stopping must not orphan the server: finish the
+        # clean-up first.
         signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         if serve is not None:
             stop_process_group(serve, signal.SIGINT)
         stop_process_group(server, signal.SIGTERM)

@@ -1,6 +1,6 @@
 """CRM events as Prefect events, and back into the journeys event store.
 
-A CRM event (DESIGN.md §3) travels through Prefect as::
+A CRM event (docs/events.md) travels through Prefect as::
 
     event    = "crm.<type>"                                    e.g. crm.cart.updated
     resource = {"prefect.resource.id": "journeys.customer.<customer id>"}

@@ -37,7 +37,7 @@ def expression_context(
     now: datetime,
     journey: Mapping[str, Any],
 ) -> dict[str, Any]:
-    """The names an expression can use (DESIGN §2)."""
+    """The names an expression can use (docs/language.md, Expressions)."""
     return {
         "customer": customer,
         "event": event or {},

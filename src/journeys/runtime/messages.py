@@ -10,6 +10,7 @@ from typing import Any
 from journeys.plan import Plan
 from journeys.runtime.batch import Batch, CustomerState
 from journeys.runtime.decide import MessageIntent
+from journeys.settings import Settings
 from journeys.state import Customer, Enrollment, MessageDraft
 
 
@@ -24,9 +25,27 @@ def draft(
 ) -> MessageDraft:
     """The message ``intent`` of ``enrollment`` at ``at``, with the consent decision made at
     ``at``: what the profile says (no address, no opt-in), suppressions and frequency caps."""
-    settings = batch.rt.settings
     customer = state.customer
     assert customer is not None
+    message = new_draft(batch.rt.settings, customer, enrollment, intent, context, at)
+    if intent.kind != "notify" and message.status == "pending":
+        blocked = _blocked(batch, state, message)
+        if blocked is not None:
+            message.status, message.error = "suppressed", blocked
+    batch.changes.drafts.append(message)
+    return message
+
+
+def new_draft(
+    settings: Settings,
+    customer: Customer,
+    enrollment: Enrollment,
+    intent: MessageIntent,
+    context: dict[str, Any],
+    at: datetime,
+) -> MessageDraft:
+    """A draft of ``intent`` for ``customer``, suppressed when the profile itself rules it
+    out (no address, no opt-in); suppressions and caps are the batch's to add."""
     attempt = int(enrollment.vars.get("sent", {}).get(intent.step, 1))
     channel, recipient, locale = intent.channel, customer.email, customer.locale
     if intent.kind == "notify":
@@ -49,24 +68,18 @@ def draft(
         recipient=recipient,
         locale=locale or settings.default_locale,
     )
-    if intent.kind != "notify":
-        blocked = _blocked(batch, state, customer, message)
-        if blocked is not None:
-            message.status, message.error = "suppressed", blocked
-    batch.changes.drafts.append(message)
+    if intent.kind != "notify" and channel == "email":
+        if not customer.email:
+            message.status, message.error = "suppressed", "no email address"
+        elif not customer.email_opt_in:
+            message.status, message.error = "suppressed", "no consent (email_opt_in is false)"
     return message
 
 
-def _blocked(
-    batch: Batch, state: CustomerState, customer: Customer, message: MessageDraft
-) -> str | None:
-    """Why the customer must not get ``message`` at its time, or None."""
+def _blocked(batch: Batch, state: CustomerState, message: MessageDraft) -> str | None:
+    """Why the customer must not get ``message`` at its time (suppressions, caps), or None."""
     if message.channel != "email":
         return None
-    if not customer.email:
-        return "no email address"
-    if not customer.email_opt_in:
-        return "no consent (email_opt_in is false)"
     if "email" in state.suppressed:
         return "unsubscribed or bounced"
     settings = batch.rt.settings

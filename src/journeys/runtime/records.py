@@ -1,4 +1,4 @@
-"""Validation of incoming records (events and customer profiles) against DESIGN §3.
+"""Validation of incoming records: events (docs/events.md) and customers (docs/customers.md).
 
 Each function returns the normalised record or raises :class:`RecordError` whose message says
 what is wrong and how to fix it; callers attach the file and line number.
@@ -12,6 +12,7 @@ from datetime import date, datetime
 from typing import Any
 
 from journeys.clock import as_utc, parse_instant
+from journeys.intake import bounded, check_customer, check_event, short
 from journeys.runtime.timecalc import is_valid_zone
 
 CREATING_EVENTS = frozenset({"customer.updated", "customer.created", "customer.signed_up"})
@@ -131,45 +132,49 @@ def normalise_customer(record: Mapping[str, Any], *, partial: bool = False) -> d
     """
     if not isinstance(record, Mapping):
         raise RecordError(f"a customer must be an object, got {type(record).__name__}")
-    out: dict[str, Any] = {}
-    if not partial:
-        out["id"] = _text(record, "id", required=True)
-    attributes: dict[str, Any] = {}
-    for key, value in record.items():
-        if key in ("id", "attributes"):
-            continue
-        if not _profile_field(out, key, value, record):
-            attributes[key] = value
-    extra = record.get("attributes")
-    if isinstance(extra, Mapping):
-        attributes.update(extra)
-    out["attributes"] = attributes
+    with bounded(RecordError):  # what the store cannot keep fails here, with a short reason
+        check_customer(record)
+        out: dict[str, Any] = {}
+        if not partial:
+            out["id"] = _text(record, "id", required=True)
+        attributes: dict[str, Any] = {}
+        for key, value in record.items():
+            if key in ("id", "attributes"):
+                continue
+            if not _profile_field(out, key, value, record):
+                attributes[key] = value
+        extra = record.get("attributes")
+        if isinstance(extra, Mapping):
+            attributes.update(extra)
+        out["attributes"] = attributes
     return out
 
 
 def normalise_event(record: Any) -> dict[str, Any]:
-    """An event row from a JSON object (DESIGN §3); raises :class:`RecordError`."""
+    """An event row from a JSON object (docs/events.md); raises :class:`RecordError`."""
     if not isinstance(record, Mapping):
         raise RecordError(f"an event must be a JSON object, got {type(record).__name__}")
     unknown = sorted(set(record) - EVENT_FIELDS)
     if unknown:
         raise RecordError(
-            f"unknown field(s) {', '.join(map(repr, unknown))}; "
+            f"unknown field(s) {', '.join(short(u, 40) for u in unknown[:5])}; "
             "an event has id, type, customer_id, occurred_at, data"
         )
-    event_id = _text(record, "id", required=True)
-    event_type = _text(record, "type", required=True)
-    customer_id = _text(record, "customer_id", required=True)
-    if record.get("occurred_at") in (None, ""):
-        raise RecordError("missing 'occurred_at'")
-    occurred = _instant(record["occurred_at"], "occurred_at")
-    return {
-        "id": event_id,
-        "type": event_type,
-        "customer_id": customer_id,
-        "occurred_at": occurred,
-        "data": event_data(event_type, record.get("data") or {}),
-    }
+    with bounded(RecordError):  # what the store cannot keep fails here, with a short reason
+        check_event(record)
+        event_id = _text(record, "id", required=True)
+        event_type = _text(record, "type", required=True)
+        customer_id = _text(record, "customer_id", required=True)
+        if record.get("occurred_at") in (None, ""):
+            raise RecordError("missing 'occurred_at'")
+        occurred = _instant(record["occurred_at"], "occurred_at")
+        return {
+            "id": event_id,
+            "type": event_type,
+            "customer_id": customer_id,
+            "occurred_at": occurred,
+            "data": event_data(event_type, record.get("data") or {}),
+        }
 
 
 def event_data(event_type: str, data: Any) -> dict[str, Any]:

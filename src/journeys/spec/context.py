@@ -9,6 +9,7 @@ from typing import Any
 from journeys.plan import Plan
 from journeys.settings import Settings
 from journeys.spec.diagnostics import Diagnostic
+from journeys.spec.events import EventCatalogue
 from journeys.spec.structure import ParsedJourney
 from journeys.spec.yamlpos import Path_, YamlDoc
 from journeys.templates import TemplateStore
@@ -28,6 +29,8 @@ class JourneyContext:
     parsed: ParsedJourney
     settings: Settings
     templates: TemplateStore | None = None
+    events: EventCatalogue | None = None
+    """The known event types (None: event types are not checked)."""
     plan: Plan | None = None
     failed: bool = False
     diagnostics: list[Diagnostic] = field(default_factory=list)
@@ -59,9 +62,14 @@ class JourneyContext:
         return {s.id: s.kind for s in self.parsed.steps if s.id and s.kind}
 
     def template_sites(self) -> Iterator[tuple[Path_, str, str]]:
-        """``(loc, template name, step type)`` for every template named by a step."""
+        """``(loc, template name, step type)`` for every template named by a step.
+
+        A step whose type is misspelled (``sned: {template: welcome}``) still names its
+        template, so that the template's own problems are reported with the typo.
+        """
+        known = {s.index for s in self.parsed.steps if s.kind is not None}
         for i, raw in self.steps_raw():
-            for kind in TEMPLATE_KEYS:
+            for kind in TEMPLATE_KEYS if i in known else tuple(raw):
                 body = raw.get(kind)
                 if isinstance(body, dict) and isinstance(body.get("template"), str):
                     yield ("steps", i, kind, "template"), body["template"], kind

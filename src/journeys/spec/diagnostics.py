@@ -37,6 +37,7 @@ CODES: dict[str, str] = {
     "bad-timezone": "a time zone that is not an IANA name such as Europe/Paris",
     "unknown-stage": "a lifecycle stage that is not one of the five stages",
     "bad-stages": "lifecycle.yaml lists stages other than the five, in order",
+    "too-long": "a name longer than the database column that stores it",
     # semantics
     "duplicate-step-id": "two steps share an id",
     "duplicate-journey": "two files define the same journey id",
@@ -47,13 +48,20 @@ CODES: dict[str, str] = {
     "loop-without-wait": "a cycle of steps with no wait, wait_for or survey in it",
     "split-weights": "split weights that do not add up to 100",
     "bad-expression": "an expression or inline template that does not compile or is unsafe",
-    "unknown-name": "an expression or inline template uses a name it cannot see (not customer/…)",
+    "unknown-name": "an expression, inline template or template file uses a name it cannot see",
     "unknown-answer": "answers.<step> names a step that is not a survey",
     "missing-template": "a template that has no file in the templates directory",
     "missing-locale": "a template lacks a locale that other templates of the journey have",
     "template-error": "a template file that does not compile or is refused by the sandbox",
     "unknown-team": "notify.to names a team that journeys.yaml does not define",
+    "unknown-event": "an event type that is not well-known, declared in journeys.yaml or stored",
+    "unknown-event-field": "event.data.<field> (or emit data) names a field the event type's"
+    " declaration in journeys.yaml does not have",
     "internal-error": "a bug in the validator; please report it with the file",
+    # scenario files (journeys test)
+    "bad-record": "(scenario) a customer or event that journeys import/ingest would refuse",
+    "unknown-journey": "(scenario) a journey the project does not have",
+    "unknown-step": "(scenario) an expected message at a step its journey does not have",
     "in-flight-step-removed": "(warning, validate --database) customers are in flight at a step "
     "this version removes; they finish on their own version",
     "in-flight-journey-removed": "(warning, validate --database) customers are still in a "

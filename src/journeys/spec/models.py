@@ -14,19 +14,23 @@ from typing import Annotated, Any, Literal, get_args
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag
 
 from journeys.settings import Feb29, Settings
+from journeys.spec.events import DataType
 from journeys.spec.types import (
     Cron,
     DateField,
     Duration,
     EventType,
+    ExitReason,
     Expression,
     JourneyId,
     QuietHours,
     SignedDuration,
     StepId,
     Target,
+    TemplateName,
     TimeOfDay,
     TimeZone,
+    VariantName,
 )
 
 Stage = Literal["awareness", "consideration", "purchase", "loyalty", "advocacy"]
@@ -124,7 +128,7 @@ class BranchCaseSpec(_Model):
 class SplitVariantSpec(_Model):
     """One arm of a split: ``{variant: a, weight: 45, goto: step}``."""
 
-    variant: Annotated[str, Field(min_length=1)]
+    variant: Annotated[VariantName, Field(min_length=1)]
     weight: Annotated[int, Field(ge=0, le=100)]
     goto: Target
 
@@ -132,7 +136,7 @@ class SplitVariantSpec(_Model):
 class SendBody(_Model):
     """``send: {template: cart_reminder, channel: email, subject: "…"}``."""
 
-    template: str
+    template: TemplateName
     channel: Channel = "email"
     subject: str | None = None
 
@@ -141,7 +145,7 @@ class SurveyBody(_Model):
     """``survey: {kind: nps, template: nps_request, within: 7d}``."""
 
     kind: Literal["nps", "csat"]
-    template: str
+    template: TemplateName
     within: Duration
     channel: Channel = "email"
 
@@ -150,7 +154,7 @@ class NotifyBody(_Model):
     """``notify: {to: support, template: detractor_alert}``."""
 
     to: str
-    template: str
+    template: TemplateName
 
 
 class EmitBody(_Model):
@@ -236,7 +240,7 @@ class UpdateSpec(_StepBase):
 class ExitSpec(_StepBase):
     """``exit: reason``."""
 
-    exit: Annotated[str, Field(min_length=1)]
+    exit: Annotated[ExitReason, Field(min_length=1)]
 
 
 class GotoSpec(_StepBase):
@@ -301,7 +305,9 @@ class JourneySpec(JourneyHead):
 
     model_config = ConfigDict(
         title="journeys journey spec",
-        json_schema_extra={"description": "One journey per file in journey_specs/ (DESIGN §2)."},
+        json_schema_extra={
+            "description": "One journey per file in journey_specs/ (docs/language.md)."
+        },
     )
 
     trigger: TriggerSpec  # type: ignore[assignment]
@@ -360,6 +366,14 @@ class FrequencyCapSpec(_Model):
     per: Duration
 
 
+class EventDeclarationSpec(_Model):
+    """An ``events:`` entry: a project event type, with its data fields if you declare them
+    (``product.viewed: {data: {sku: string, price: number}}``)."""
+
+    description: str | None = None
+    data: dict[str, DataType] | None = None
+
+
 class SettingsFile(_Model):
     """The project settings file ``journeys.yaml``."""
 
@@ -373,3 +387,4 @@ class SettingsFile(_Model):
     frequency_cap: FrequencyCapSpec | None = None
     survey_secret: str | None = None
     base_url: str | None = None
+    events: dict[EventType, EventDeclarationSpec] = Field(default_factory=dict)

@@ -15,6 +15,7 @@ from journeys.settings import Settings, find_settings_file
 from journeys.spec.compiler import compile_journey
 from journeys.spec.context import JourneyContext, ProjectContext
 from journeys.spec.diagnostics import Diagnostic, sort_diagnostics
+from journeys.spec.events import EventCatalogue
 from journeys.spec.lifecycle import LIFECYCLE_NAMES, parse_lifecycle
 from journeys.spec.rules import run_journey_rules, run_project_rules
 from journeys.spec.rules.registry import internal_error
@@ -49,6 +50,8 @@ class Project:
     """Every journey whose structure compiles, errors or not (for ``journeys graph``)."""
     files: list[str] = field(default_factory=list)
     """The spec files read, in order."""
+    events: EventCatalogue = field(default_factory=EventCatalogue.build)
+    """The event types the journeys may name."""
 
     @property
     def ok(self) -> bool:
@@ -113,15 +116,21 @@ def _specs_dir(paths: Sequence[Path | str]) -> Path:
     return first if first.is_dir() or not first.suffix else first.parent
 
 
+def _shown(path: Path | None) -> str:
+    """``path`` relative to the working directory when it is below it (for messages)."""
+    if path is None:
+        return SETTINGS_NAME
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
 def _load_settings(specs_dir: Path) -> tuple[Settings, list[Diagnostic]]:
     path = find_settings_file(specs_dir if specs_dir.exists() else Path.cwd())
     if path is None:
         return Settings(), []
-    try:
-        shown = path.relative_to(Path.cwd())
-    except ValueError:
-        shown = path
-    doc, problems = _read(shown)
+    doc, problems = _read(Path(_shown(path)))
     if doc is None:
         return Settings(), problems
     settings, more = parse_settings(doc, path)
@@ -132,11 +141,14 @@ def load_project(
     paths: Sequence[Path | str] = ("journey_specs",),
     templates_dir: Path | str | None = None,
     settings: Settings | None = None,
+    stored_events: Iterable[str] = (),
 ) -> Project:
     """Read, validate and compile every spec under ``paths``.
 
     ``templates_dir`` defaults to ``<specs dir>/../templates``; ``settings`` to the nearest
     ``journeys.yaml`` above the specs directory (validated; defaults when there is none).
+    Event types must be well-known, declared in the settings (``events:``) or among
+    ``stored_events`` (the types a database has seen).
     """
     paths = list(paths) or ["journey_specs"]
     specs_dir = _specs_dir(paths)
@@ -150,6 +162,9 @@ def load_project(
     if templates_dir is None and specs_dir == Path("."):
         folder = Path("templates")
     project.templates = TemplateStore(folder)
+    project.events = EventCatalogue.build(
+        settings.events, stored_events, declared_in=_shown(settings.path)
+    )
     files, found = discover(paths)
     diagnostics.extend(found)
     project.files = [str(f) for f in files]
@@ -166,14 +181,14 @@ def load_project(
                     continue
                 lifecycle_seen = str(path)
                 if doc is not None and not found:
-                    lifecycle, problems = parse_lifecycle(doc)
+                    lifecycle, problems = parse_lifecycle(doc, project.events)
                     diagnostics.extend(problems)
                     if lifecycle is not None:
                         project.lifecycle = lifecycle
                 continue
             if doc is None:
                 continue
-            ctx = _check_journey(doc, settings, project.templates)
+            ctx = _check_journey(doc, settings, project.templates, project.events)
             ctx.failed = ctx.failed or bool(found)
             journeys.append(ctx)
         except Exception as exc:  # never a traceback for a user's file
@@ -191,11 +206,14 @@ def load_project(
 
 
 def _check_journey(
-    doc: YamlDoc, settings: Settings, templates: TemplateStore | None
+    doc: YamlDoc,
+    settings: Settings,
+    templates: TemplateStore | None,
+    events: EventCatalogue | None = None,
 ) -> JourneyContext:
     """Structure, draft plan and every journey rule for one document."""
     parsed = parse_journey(doc)
-    ctx = JourneyContext(parsed=parsed, settings=settings, templates=templates)
+    ctx = JourneyContext(parsed=parsed, settings=settings, templates=templates, events=events)
     ctx.diagnostics.extend(parsed.diagnostics)
     if parsed.complete:
         assert parsed.head is not None and parsed.trigger is not None
@@ -223,16 +241,18 @@ def check_journey_text(
     path: str = "<journey>",
     templates: TemplateStore | None = None,
     settings: Settings | None = None,
+    events: EventCatalogue | None = None,
 ) -> tuple[Plan | None, list[Diagnostic]]:
     """Validate one journey given as text; the plan is ``None`` when there are errors.
 
-    With ``templates=None`` template checks are skipped (handy in tests of the runtime).
+    With ``templates=None`` template checks are skipped, with ``events=None`` event type
+    checks (handy in tests of the runtime).
     """
     raw = text.encode() if isinstance(text, str) else text
     doc, found = load_yaml(raw, path)
     if doc is None:
         return None, found
-    ctx = _check_journey(doc, settings or Settings(), templates)
+    ctx = _check_journey(doc, settings or Settings(), templates, events)
     pctx = ProjectContext(journeys=[ctx], settings=ctx.settings, templates=templates)
     problems = sort_diagnostics([*found, *ctx.diagnostics, *run_project_rules(pctx, path)])
     if problems or ctx.failed:
@@ -246,9 +266,12 @@ def load_journey_text(
     path: str = "<journey>",
     templates: TemplateStore | None = None,
     settings: Settings | None = None,
+    events: EventCatalogue | None = None,
 ) -> Plan:
     """The plan of one journey given as text; :class:`SpecError` lists every problem."""
-    plan, problems = check_journey_text(text, path=path, templates=templates, settings=settings)
+    plan, problems = check_journey_text(
+        text, path=path, templates=templates, settings=settings, events=events
+    )
     if plan is None:
         raise SpecError(problems or [Diagnostic(path, 1, 1, "no plan", "internal-error")])
     return plan

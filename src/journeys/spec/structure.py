@@ -21,8 +21,10 @@ from journeys.spec.models import (
     STEP_MODELS,
     STEP_OUTCOME_KEYS,
     TRIGGER_MODELS,
+    BranchCaseSpec,
     GotoSpec,
     JourneyHead,
+    SplitVariantSpec,
     StepSpec,
     TriggerSpec,
 )
@@ -130,8 +132,10 @@ def pydantic_diagnostics(
             out.append(doc.at(parent, f"missing key {quote(name)} in {ctx}", "missing-field"))
         elif kind == "extra_forbidden":
             valid = fields_at(model, rel[:-1])
-            msg = f"unknown key {quote(name)}" + (f" in {where(doc, parent)}" if parent else "")
-            msg += did_you_mean(name, valid) + valid_list(valid)
+            inside = f" in {where(doc, parent)}" if parent else " at the top level"
+            msg = f"unknown key {quote(name)}" + inside
+            moved = misplaced(doc, parent, name) if model in _JOURNEY_MODELS else ""
+            msg += moved or did_you_mean(name, valid) + valid_list(valid)
             out.append(doc.at(full, msg, "unknown-key", key=True))
         elif kind == "literal_error":
             choices = re.findall(r"'([^']*)'", str(err.get("ctx", {}).get("expected", "")))
@@ -141,10 +145,17 @@ def pydantic_diagnostics(
             out.append(doc.at(full, msg + did_you_mean(value, choices) + valid_list(choices), code))
         elif kind in _TYPE_NAMES:
             label = where(doc, full)
-            if name is not None:
+            if isinstance(name, str):
                 label = f"{name} in {where(doc, parent)}" if parent else str(name)
             expected = _TYPE_NAMES[kind]
             msg = f"{label} must be {expected}, got {describe(value)}"
+            if (
+                kind == "list_type"
+                and isinstance(value, dict)
+                and any(str(k).startswith("-") for k in value)
+            ):
+                msg += '; a list item needs a space after the dash: "- id: …"'
+
             out.append(doc.at(full, msg, "wrong-type"))
         elif kind == "too_short":
             msg = f"{where(doc, full)} must not be empty"
@@ -162,12 +173,70 @@ def pydantic_diagnostics(
             out.append(doc.at(full, f"{where(doc, full)} must not be empty", "missing-field"))
         elif re.fullmatch(r"[a-z]+(?:-[a-z]+)+", kind):  # our PydanticCustomError codes
             msg = err["msg"]
-            if kind in ("bad-duration", "bad-time") and isinstance(name, str) and name not in msg:
+            named = kind in ("bad-duration", "bad-time", "bad-value")
+            if named and isinstance(name, str) and not re.search(rf"\b{re.escape(name)}\b", msg):
                 msg = f"{name}: {msg}"
             out.append(doc.at(full, msg, kind))
         else:
             out.append(doc.at(full, f"{where(doc, full)}: {err['msg']}", "wrong-type"))
     return out
+
+
+_JOURNEY_MODELS = (JourneyHead, GotoSpec, *TRIGGER_MODELS.values(), *STEP_MODELS.values())
+_STEP_KEYS = [*STEP_COMMON_KEYS, *STEP_MODELS, *STEP_OUTCOME_KEYS]
+
+
+def _fields(*models: type[BaseModel]) -> list[str]:
+    return list(dict.fromkeys(name for m in models for name in m.model_fields))
+
+
+def journey_keys(doc: YamlDoc, loc: Path_) -> list[str]:
+    """The keys the mapping at ``loc`` of a journey document may have ([] if not a mapping
+    of the language)."""
+    raw = doc.get(loc)
+    present = list(raw) if isinstance(raw, dict) else []
+    if loc == ():
+        return list(JourneyHead.model_fields)
+    if loc == ("trigger",):
+        kinds = [k for k in present if k in TRIGGER_MODELS] or list(TRIGGER_MODELS)
+        return _fields(*(TRIGGER_MODELS[k] for k in kinds))
+    if loc == ("goal",):
+        return fields_at(JourneyHead, ("goal",))
+    if len(loc) == 2 and loc[0] == "steps":
+        kinds = [k for k in present if k in STEP_MODELS]
+        return _fields(*(STEP_MODELS[k] for k in kinds)) if kinds else _STEP_KEYS
+    if len(loc) == 3 and loc[0] == "steps" and loc[2] in STEP_MODELS:
+        kind = str(loc[2])
+        return _fields(*_models_in(STEP_MODELS[kind].model_fields[kind].annotation))
+    if len(loc) == 4 and loc[0] == "steps" and loc[2] in ("branch", "split"):
+        return _fields(BranchCaseSpec if loc[2] == "branch" else SplitVariantSpec)
+    return []
+
+
+def misplaced(doc: YamlDoc, loc: Path_, name: str) -> str:
+    """``; did you mean it under "trigger"?`` when ``name``, unknown in the mapping at
+    ``loc``, is a key of a mapping next to it or around it (a mis-indented key), else ``""``."""
+    here = doc.get(loc)
+    if name.startswith("-") and name[1:].strip() in (journey_keys(doc, loc) or _STEP_KEYS):
+        return f'; a list item needs a space after the dash: "- {name[1:].strip()}:"'
+    below = [
+        key
+        for key, value in (here.items() if isinstance(here, dict) else [])
+        if (value is None or isinstance(value, dict)) and name in journey_keys(doc, (*loc, key))
+    ]
+    if below:
+        options = " or ".join(quote(k) for k in below)
+        return f"; did you mean it under {options}? (indent it below that key)"
+    if loc:
+        up = loc[:-2] if isinstance(loc[-1], int) else loc[:-1]
+        if name in journey_keys(doc, up):
+            place = "at the top level" if not up else f"in {where(doc, up)}"
+            return f"; did you mean it one level up, {place}? (indent it less)"
+    elif name in _STEP_KEYS:
+        return "; did you mean it in a step? (under steps:, after a '- ')"
+    elif name in _fields(*TRIGGER_MODELS.values()):
+        return '; did you mean it under "trigger"? (indent it below trigger:)'
+    return ""
 
 
 def validate_part(

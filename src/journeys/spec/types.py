@@ -22,6 +22,7 @@ from journeys.durations import (
     parse_duration,
     parse_time_of_day,
 )
+from journeys.spec import limits
 from journeys.spec.diagnostics import quote
 
 SLUG = re.compile(r"^[a-z0-9]+(?:[-_][a-z0-9]+)*$")
@@ -40,9 +41,19 @@ def _text(value: Any, code: str, what: str) -> str:
     return value
 
 
+def _limit(text: str, limit: int, what: str) -> str:
+    if len(text) > limit:
+        raise _fail(
+            "too-long",
+            f"{what} {quote(text[:40] + '…')} is {len(text)} characters; the limit is {limit}"
+            " (the database column that stores it); shorten it",
+        )
+    return text
+
+
 def check_journey_id(value: Any) -> str:
     """A journey id: lowercase letters, digits, single ``-``/``_`` between them."""
-    text = _text(value, "bad-id", "journey id")
+    text = _limit(_text(value, "bad-id", "journey id"), limits.JOURNEY_ID, "journey id")
     if not SLUG.match(text):
         hint = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "my-journey"
         raise _fail(
@@ -55,7 +66,7 @@ def check_journey_id(value: Any) -> str:
 
 def check_step_id(value: Any) -> str:
     """A step id: lowercase letters, digits, ``_`` and ``-``; ``end`` is reserved."""
-    text = _text(value, "bad-id", "step id")
+    text = _limit(_text(value, "bad-id", "step id"), limits.STEP_ID, "step id")
     if text == "end":
         raise _fail("bad-id", 'step id "end" is reserved for the end of the journey; rename it')
     if not STEP_ID.match(text):
@@ -174,17 +185,36 @@ def check_date_field(value: Any) -> str:
 
 
 def check_event_type(value: Any) -> str:
-    """An event type such as ``order.placed``: non-empty text without spaces."""
+    """An event type such as ``order.placed``: letters, digits and ``. _ - : /``."""
     text = _text(value, "wrong-type", "an event type")
-    if not text.strip() or any(c.isspace() for c in text):
-        raise _fail("bad-value", f"event type {quote(text)} must be non-empty text without spaces")
-    return text
+    if not limits.EVENT_TYPE_PATTERN.match(text):
+        msg = f"event type {quote(text)} must be {limits.EVENT_TYPE_CHARS}, like order.placed"
+        raise _fail("bad-value", msg)
+    return _limit(text, limits.EVENT_TYPE, "event type")
 
 
-def _string(pattern: str | None = None, description: str = "") -> WithJsonSchema:
+def _bounded_text(limit: int, what: str) -> Any:
+    def check(value: Any) -> Any:
+        if isinstance(value, str):  # other kinds are reported by the type check
+            _limit(value, limit, what)
+        return value
+
+    return check
+
+
+def _string(
+    pattern: str | None = None,
+    description: str = "",
+    max_length: int | None = None,
+    min_length: int | None = None,
+) -> WithJsonSchema:
     schema: dict[str, Any] = {"type": "string"}
+    if min_length:
+        schema["minLength"] = min_length
     if pattern:
         schema["pattern"] = pattern
+    if max_length:
+        schema["maxLength"] = max_length
     if description:
         schema["description"] = description
     return WithJsonSchema(schema)
@@ -193,9 +223,13 @@ def _string(pattern: str | None = None, description: str = "") -> WithJsonSchema
 _DURATION_RE = r"^(?:(?:\d+[smhdw])+|P(?:\d+W)?(?:\d+D)?(?:T(?:\d+H)?(?:\d+M)?(?:\d+S)?)?)$"
 
 JourneyId = Annotated[
-    str, BeforeValidator(check_journey_id), _string(SLUG.pattern, "lowercase slug")
+    str,
+    BeforeValidator(check_journey_id),
+    _string(SLUG.pattern, "lowercase slug", limits.JOURNEY_ID),
 ]
-StepId = Annotated[str, BeforeValidator(check_step_id), _string(STEP_ID.pattern, "step id")]
+StepId = Annotated[
+    str, BeforeValidator(check_step_id), _string(STEP_ID.pattern, "step id", limits.STEP_ID)
+]
 Duration = Annotated[
     str, BeforeValidator(check_duration), _string(_DURATION_RE, "30m, 24h, 3d, 2w or P3D")
 ]
@@ -214,7 +248,26 @@ QuietHours = Annotated[
 ]
 Cron = Annotated[str, BeforeValidator(check_cron), _string(None, "5-field cron expression")]
 TimeZone = Annotated[str, BeforeValidator(check_timezone), _string(None, "IANA time zone")]
-EventType = Annotated[str, BeforeValidator(check_event_type), _string(r"^\S+$", "event type")]
+EventType = Annotated[
+    str,
+    BeforeValidator(check_event_type),
+    _string(limits.EVENT_TYPE_PATTERN.pattern, "event type", limits.EVENT_TYPE),
+]
+TemplateName = Annotated[
+    str,
+    BeforeValidator(_bounded_text(limits.TEMPLATE_NAME, "template name")),
+    _string(None, "a template in templates/", limits.TEMPLATE_NAME),
+]
+ExitReason = Annotated[
+    str,
+    BeforeValidator(_bounded_text(limits.EXIT_REASON, "exit reason")),
+    _string(None, "why the enrollment ends", limits.EXIT_REASON, 1),
+]
+VariantName = Annotated[
+    str,
+    BeforeValidator(_bounded_text(limits.VARIANT, "variant")),
+    _string(None, "variant name", limits.VARIANT, 1),
+]
 DateField = Annotated[
     str, BeforeValidator(check_date_field), _string(r"^(customer\.)?[A-Za-z_][A-Za-z0-9_]*$")
 ]

@@ -22,6 +22,7 @@ import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from journeys.spec.diagnostics import Diagnostic, quote
+from journeys.spec.yamlerrors import explain
 
 MAX_BYTES = 1024 * 1024
 """Files larger than this are refused (``file-too-large``)."""
@@ -149,6 +150,13 @@ class _Builder:
         self.doc = doc
         self.problems: list[Diagnostic] = []
 
+    def source_at(self, pos: Pos, shift: int = 0) -> str:
+        """Two characters of the source at ``pos`` (moved ``shift`` columns)."""
+        lines = self.doc.raw.decode("utf-8", "replace").splitlines()
+        line = lines[pos[0] - 1] if 0 < pos[0] <= len(lines) else ""
+        start = max(pos[1] - 1 + shift, 0)
+        return line[start : start + 2]
+
     def problem(self, pos: Pos, message: str, code: str) -> None:
         self.problems.append(Diagnostic(self.doc.path, pos[0], pos[1], message, code))
 
@@ -179,7 +187,16 @@ class _Builder:
         for key_node, value_node in node.value:
             kpos = _mark(key_node)
             if not isinstance(key_node, ScalarNode):
-                self.problem(kpos, "a key must be plain text, not a list or mapping", "wrong-type")
+                if self.source_at(kpos).startswith("{") and self.source_at(kpos, -1) == "{{":
+                    key = loc[-1] if loc and isinstance(loc[-1], str) else "key"
+                    msg = (
+                        "a value that starts with {{ must be in quotes, or YAML reads it as a"
+                        f' mapping: {key}: "{{{{ … }}}}"'
+                    )
+                    self.problem((kpos[0], kpos[1] - 1), msg, "syntax")
+                else:
+                    msg = "a key must be plain text, not a list or mapping"
+                    self.problem(kpos, msg, "wrong-type")
                 continue
             if key_node.tag == "tag:yaml.org,2002:merge":
                 self.problem(
@@ -227,15 +244,6 @@ class _Builder:
         return value
 
 
-def _syntax_message(exc: yaml.MarkedYAMLError) -> str:
-    parts = [p for p in (exc.context, exc.problem) if p]
-    text = "invalid YAML: " + ", ".join(parts) if parts else "invalid YAML"
-    ctx, problem = exc.context_mark, exc.problem_mark
-    if ctx is not None and problem is not None and ctx.line != problem.line:
-        text += f" (the construct starts at line {ctx.line + 1}, column {ctx.column + 1})"
-    return text
-
-
 def load_yaml(raw: bytes, path: str) -> tuple[YamlDoc | None, list[Diagnostic]]:
     """Parse ``raw`` (the bytes of the file at display path ``path``).
 
@@ -268,9 +276,8 @@ def load_yaml(raw: bytes, path: str) -> tuple[YamlDoc | None, list[Diagnostic]]:
         msg = f"invalid YAML: nested deeper than {MAX_DEPTH} levels"
         return None, [Diagnostic(path, pos[0], pos[1], msg, "syntax")]
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        return None, [Diagnostic(path, line, col, _syntax_message(exc), "syntax")]
+        line, col, message = explain(exc, text)
+        return None, [Diagnostic(path, line, col, message, "syntax")]
     except yaml.reader.ReaderError as exc:
         before = text[: exc.position]
         line, col = before.count("\n") + 1, exc.position - (before.rfind("\n") + 1) + 1

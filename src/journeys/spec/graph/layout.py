@@ -45,13 +45,18 @@ class Box:
 
 @dataclass
 class Label:
-    """A placed edge label (centre and size)."""
+    """A placed edge label (centre and size); ``text`` may hold several lines."""
 
     text: str
     x: float
     y: float
     w: float
     h: float
+
+    @property
+    def lines(self) -> list[str]:
+        """The label's lines, top to bottom."""
+        return self.text.split("\n")
 
     def overlaps(self, x: float, y: float, w: float, h: float) -> bool:
         """Whether this label's rectangle meets the given one."""
@@ -198,24 +203,27 @@ def layout(graph: JourneyGraph, font_size: int = 14) -> Layout:
             _place(rows[r], up, x, sizes)
         for r in reversed(ranks[:-1]):
             _place(rows[r], down, x, sizes)
-    # Y coordinates.
+    # Y coordinates: the gap below a row leaves room for the labels of the arrows leaving it.
+    labels_below: dict[int, float] = {}
+    for e in graph.edges:
+        if e.label and (e.source, e.target) not in back:
+            r = rank[e.source]
+            labels_below[r] = labels_below.get(r, 0.0) + label_size(e.label, f)[1] + LABEL_PAD
     y: dict[str, float] = {}
     cursor = float(MARGIN + 24)  # room for the title
     for r in ranks:
         height = max(sizes[n][1] for n in rows[r])
         for n in rows[r]:
             y[n] = cursor + height / 2
-        cursor += height + V_GAP
+        cursor += height + max(V_GAP, labels_below.get(r, 0.0) + 2 * LABEL_PAD + 24)
     min_x = min(x[n] - sizes[n][0] / 2 for n in x)
     for n in x:
         x[n] += MARGIN - min_x
-    out = Layout(title=graph.title, width=0, height=cursor - V_GAP + MARGIN, fonts=f)
+    out = Layout(title=graph.title, width=0, height=0, fonts=f)
     for node in graph.nodes:
         w, h = sizes[node.id]
         out.boxes[node.id] = Box(node, x[node.id], y[node.id], w, h)
-    right = max(b.x + b.w / 2 for b in out.boxes.values())
-    right = max(right, MARGIN + f.width(graph.title, bold=True))
-    lane = right
+    lane = max(b.x + b.w / 2 for b in out.boxes.values())
     for i, e in enumerate(graph.edges):
         src, dst = out.boxes[e.source], out.boxes[e.target]
         if (e.source, e.target) in back:
@@ -231,10 +239,34 @@ def layout(graph: JourneyGraph, font_size: int = 14) -> Layout:
         mids = [(x[d], y[d]) for d in chains[i]]
         out.routes.append(Route(e, [(src.x, src.bottom), *mids, (dst.x, dst.top)]))
     _spread_ports(out)
-    width = lane + MARGIN
-    width = _place_labels(out, f, width)
-    out.width = width
+    _place_labels(out, f)
+    _fit(out, fonts(font_size + 2).width(graph.title, bold=True))
     return out
+
+
+def _fit(out: Layout, title_width: float) -> None:
+    """Move everything right of the left margin and size the canvas to hold every box,
+    arrow, label and the title whole (nothing drawn may be cut at an edge)."""
+    xs: list[float] = []
+    ys: list[float] = []
+    for b in out.boxes.values():
+        xs += [b.x - b.w / 2, b.x + b.w / 2]
+        ys += [b.y - b.h / 2, b.y + b.h / 2]
+    for r in out.routes:
+        xs += [x for x, _ in r.points]
+        ys += [y for _, y in r.points]
+        if r.label is not None:
+            xs += [r.label.x - r.label.w / 2, r.label.x + r.label.w / 2]
+            ys += [r.label.y - r.label.h / 2, r.label.y + r.label.h / 2]
+    shift = MARGIN - min(xs)
+    for b in out.boxes.values():
+        b.x += shift
+    for r in out.routes:
+        r.points = [(x + shift, y) for x, y in r.points]
+        if r.label is not None:
+            r.label.x += shift
+    out.width = max(max(xs) + shift, MARGIN + title_width) + MARGIN
+    out.height = max(ys) + MARGIN
 
 
 def _hint(nid: str, order: dict[str, int]) -> tuple[float, str]:
@@ -342,15 +374,22 @@ def bezier(x0: float, y0: float, x1: float, y1: float, t: float) -> tuple[float,
     return bx, by
 
 
-def _place_labels(out: Layout, f: FontSet, width: float) -> float:
-    """Put each label where it meets no box and no other label; returns the final width."""
+def label_size(text: str, f: FontSet) -> tuple[float, float]:
+    """Width and height of an edge label of one or more lines."""
+    lines = text.split("\n")
+    w = max(f.width(line) for line in lines) + 2 * LABEL_PAD
+    h = len(lines) * f.size + (len(lines) - 1) * LINE_GAP + 2 * LABEL_PAD
+    return w, h
+
+
+def _place_labels(out: Layout, f: FontSet) -> None:
+    """Put each label where it meets no box and no other label."""
     placed: list[Label] = []
     for route in out.routes:
         text = route.edge.label
         if not text:
             continue
-        w = f.width(text) + 2 * LABEL_PAD
-        h = f.size + 2 * LABEL_PAD
+        w, h = label_size(text, f)
         best: tuple[float, Label] | None = None
         for t in (0.5, 0.38, 0.62, 0.28, 0.72, 0.2, 0.8):
             cx, cy = point_on(route, t)
@@ -369,5 +408,3 @@ def _place_labels(out: Layout, f: FontSet, width: float) -> float:
         assert best is not None
         route.label = best[1]
         placed.append(best[1])
-        width = max(width, best[1].x + w / 2 + MARGIN)
-    return width

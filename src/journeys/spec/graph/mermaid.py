@@ -7,7 +7,11 @@ from journeys.spec.graph.model import Node, journey_graph
 
 
 def _text(text: str) -> str:
-    return text.replace('"', "#quot;").replace("<", "#lt;").replace(">", "#gt;")
+    """``text`` inside a quoted Mermaid label: entity codes for the characters Mermaid reads
+    (``%`` too: ``%%{…}%%`` anywhere in a diagram is a configuration directive)."""
+    escaped = text.replace("#", "#35;").replace('"', "#quot;").replace("<", "#lt;")
+    escaped = escaped.replace(">", "#gt;").replace("|", "#124;").replace("%", "#37;")
+    return escaped.replace("\n", "<br/>")
 
 
 def _node(mid: str, node: Node) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import textwrap
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -33,10 +34,13 @@ END_ID = "__end__"
 MAX_LABEL = 38
 
 
-def shorten(text: str, limit: int = MAX_LABEL) -> str:
-    """``text`` on one line, cut with ``…`` past ``limit`` characters."""
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+def wrap(text: str, limit: int = MAX_LABEL) -> list[str]:
+    """``text`` in lines of at most about ``limit`` characters: never cut, only wrapped
+    (a long condition is shown in full)."""
+    lines = textwrap.wrap(
+        " ".join(text.split()), width=limit, break_long_words=True, break_on_hyphens=False
+    )
+    return lines or [""]
 
 
 @dataclass(frozen=True)
@@ -75,7 +79,7 @@ def trigger_lines(plan: Plan) -> tuple[str, ...]:
     """Describe the trigger: ``event cart.updated`` and its condition."""
     t = plan.trigger
     if isinstance(t, EventTrigger):
-        lines = [f"on {t.event}"] + ([f"if {shorten(t.when)}"] if t.when else [])
+        lines = [f"on {t.event}", *(wrap(f"if {t.when}") if t.when else [])]
     elif isinstance(t, DateTrigger):
         offset = ""
         if t.offset_seconds:
@@ -83,7 +87,7 @@ def trigger_lines(plan: Plan) -> tuple[str, ...]:
             offset = f" {sign}{format_duration(abs(t.offset_seconds))}"
         lines = [f"yearly on {t.field}{offset}", f"at {format_time_of_day(t.at_minutes)}"]
     elif isinstance(t, ScheduleTrigger):
-        lines = [f"cron {t.cron}"] + ([f"if {shorten(t.segment)}"] if t.segment else [])
+        lines = [f"cron {t.cron}", *(wrap(f"if {t.segment}") if t.segment else [])]
     else:
         assert isinstance(t, StageTrigger)
         lines = [f"enters stage {t.stage}"]
@@ -102,7 +106,7 @@ def step_lines(step: Step) -> tuple[tuple[str, ...], Shape]:
     if isinstance(step, WaitForStep):
         lines = [step.id, f"wait for {step.event} ≤ {format_duration(step.within_seconds)}"]
         if step.when:
-            lines.append(f"if {shorten(step.when)}")
+            lines.extend(wrap(f"if {step.when}"))
         return tuple(lines), "wait"
     if isinstance(step, BranchStep):
         return (step.id, "branch"), "diamond"
@@ -123,10 +127,10 @@ def step_lines(step: Step) -> tuple[tuple[str, ...], Shape]:
         if step.stage:
             lines.append(f"stage → {step.stage}")
         if step.set:
-            lines.append(shorten("set " + ", ".join(step.set)))
+            lines.extend(wrap("set " + ", ".join(step.set)))
         return tuple(lines), "box"
     if isinstance(step, ExitStep):
-        return (step.id, f"exit: {shorten(step.reason)}"), "exit"
+        return (step.id, *wrap(f"exit: {step.reason}")), "exit"
     if isinstance(step, GotoStep):
         return (step.id, "goto"), "box"
     return (step.id, step.kind), "box"  # pragma: no cover - every kind is listed above
@@ -151,7 +155,7 @@ def step_edges(step: Step) -> list[Edge]:
             edges.append(Edge(step.id, step.on_timeout, timeout, dashed=True))
     elif isinstance(step, BranchStep):
         for case in step.cases:
-            label = shorten(case.when) if case.when else "else"
+            label = "\n".join(wrap(case.when)) if case.when else "else"
             edges.append(Edge(step.id, case.goto, label, dashed=case.when is None))
         if all(c.when is not None for c in step.cases):
             edges.append(Edge(step.id, step.next, "otherwise", dashed=True))

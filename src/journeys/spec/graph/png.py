@@ -9,7 +9,7 @@ import math
 from journeys.plan import Plan
 from journeys.spec.graph.layout import Box, Layout, Route, bezier, layout
 from journeys.spec.graph.model import journey_graph
-from journeys.spec.graph.svg import STYLE
+from journeys.spec.graph.svg import STYLE, TRIGGER_RADIUS
 
 EDGE = (95, 99, 104)
 
@@ -73,7 +73,7 @@ def _box(draw: object, box: Box, lay: Layout, s: float, fonts: object) -> None:
     elif box.node.shape == "end":
         draw.ellipse([x0, y0, x1, y1], fill=fill, outline=stroke, width=width)  # type: ignore[attr-defined]
     else:
-        radius = (box.h / 2 if box.node.shape == "trigger" else 8) * s
+        radius = (min(box.h / 2, TRIGGER_RADIUS) if box.node.shape == "trigger" else 8) * s
         draw.rounded_rectangle(  # type: ignore[attr-defined]
             [x0, y0, x1, y1], radius=radius, fill=fill, outline=stroke, width=width
         )
@@ -125,13 +125,15 @@ def layout_to_png(lay: Layout, scale: float = 2.0) -> bytes:
             (lab.y + lab.h / 2) * s,
         ]
         draw.rounded_rectangle(rect, radius=3 * s, fill="white", outline=(218, 220, 224))
-        draw.text(
-            (lab.x * s, lab.y * s),
-            f.clean(lab.text),
-            font=small.regular,
-            fill=(60, 64, 67),
-            anchor="mm",
-        )
+        top = lab.y - (len(lab.lines) * f.size + (len(lab.lines) - 1) * 4) / 2
+        for i, line in enumerate(lab.lines):
+            draw.text(
+                (lab.x * s, (top + i * (f.size + 4) + f.size / 2) * s),
+                f.clean(line),
+                font=small.regular,
+                fill=(60, 64, 67),
+                anchor="mm",
+            )
     buffer = io.BytesIO()
     image.save(buffer, format="PNG", optimize=True)
     return buffer.getvalue()

@@ -9,6 +9,8 @@ from journeys.plan import Plan
 from journeys.spec.graph.layout import Box, Layout, Route, layout
 from journeys.spec.graph.model import journey_graph
 
+TRIGGER_RADIUS = 22
+"""Corner radius of the trigger box: a pill when it is short, a rounded box when tall."""
 FONT = "DejaVu Sans, Verdana, Arial, sans-serif"
 STYLE = {
     "trigger": ("#e8f0fe", "#3367d6"),
@@ -29,7 +31,7 @@ def _shape(box: Box) -> str:
         return f'<polygon points="{pts}" {common}/>'
     if box.node.shape == "end":
         return f'<circle cx="{box.x:.1f}" cy="{box.y:.1f}" r="{box.w / 2:.1f}" {common}/>'
-    radius = box.h / 2 if box.node.shape == "trigger" else 8
+    radius = min(box.h / 2, TRIGGER_RADIUS) if box.node.shape == "trigger" else 8
     return (
         f'<rect x="{x0:.1f}" y="{y0:.1f}" width="{box.w:.1f}" height="{box.h:.1f}"'
         f' rx="{radius:.1f}" {common}/>'
@@ -91,10 +93,13 @@ def layout_to_svg(lay: Layout) -> str:
             f'<rect x="{lab.x - lab.w / 2:.1f}" y="{lab.y - lab.h / 2:.1f}" width="{lab.w:.1f}"'
             f' height="{lab.h:.1f}" rx="3" fill="#ffffff" fill-opacity="0.92" stroke="#dadce0"/>'
         )
-        parts.append(
-            f'<text x="{lab.x:.1f}" y="{lab.y + size * 0.35:.1f}" text-anchor="middle"'
-            f' font-size="{size - 1}" fill="#3c4043">{escape(lab.text)}</text>'
-        )
+        top = lab.y - (len(lab.lines) * size + (len(lab.lines) - 1) * 4) / 2
+        for i, line in enumerate(lab.lines):
+            parts.append(
+                f'<text x="{lab.x:.1f}" y="{top + i * (size + 4) + size * 0.8:.1f}"'
+                f' text-anchor="middle" font-size="{size - 1}" fill="#3c4043">'
+                f"{escape(line)}</text>"
+            )
     parts.append("</svg>")
     return "\n".join(parts) + "\n"
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from jinja2 import nodes
+from jinja2 import TemplateSyntaxError, nodes
 
 from journeys.expressions import (
+    ENV,
     EXPRESSION_ROOTS,
     ExpressionError,
     compile_expression,
@@ -85,21 +86,42 @@ def inline_templates_compile(ctx: JourneyContext) -> Iterator[Diagnostic]:
             yield ctx.at(loc, msg, "unknown-name")
 
 
-def answer_refs(source: str) -> list[str]:
-    """Step ids used as ``answers.<step>`` or ``answers['step']`` in an expression."""
+def member_refs(source: str, path: tuple[str, ...], *, template: bool = False) -> list[str]:
+    """Members read right below ``path`` in an expression (or template): for ``("answers",)``
+    the step ids of ``answers.<step>`` and ``answers['step']``; for ``("event", "data")`` the
+    fields of ``event.data.<field>``. Sources that do not parse have none."""
     try:
-        ast = parse_expression(source)
-    except ExpressionError:
+        ast = ENV.parse(source) if template else parse_expression(source)
+    except (ExpressionError, TemplateSyntaxError, RecursionError):
         return []
     refs: list[str] = []
     for node in ast.find_all((nodes.Getattr, nodes.Getitem)):
-        if not (isinstance(node.node, nodes.Name) and node.node.name == "answers"):
+        if _chain(node.node) != list(path):
             continue
         if isinstance(node, nodes.Getattr):
             refs.append(node.attr)
         elif isinstance(node.arg, nodes.Const) and isinstance(node.arg.value, str):
             refs.append(node.arg.value)
     return refs
+
+
+def _chain(node: nodes.Node) -> list[str] | None:
+    """``event.data`` → ``["event", "data"]``; None for anything but names and members."""
+    if isinstance(node, nodes.Name):
+        return [node.name]
+    if isinstance(node, nodes.Getattr):
+        inner = _chain(node.node)
+        return None if inner is None else [*inner, node.attr]
+    if isinstance(node, nodes.Getitem) and isinstance(node.arg, nodes.Const):
+        inner = _chain(node.node)
+        value = node.arg.value
+        return None if inner is None or not isinstance(value, str) else [*inner, value]
+    return None
+
+
+def answer_refs(source: str) -> list[str]:
+    """Step ids used as ``answers.<step>`` or ``answers['step']`` in an expression."""
+    return member_refs(source, ("answers",))
 
 
 @journey_rule

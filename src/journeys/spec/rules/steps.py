@@ -99,12 +99,14 @@ def _reachable(plan: Plan) -> set[str]:
 
 @journey_rule
 def loops_without_wait(ctx: JourneyContext) -> Iterator[Diagnostic]:
-    """Every cycle of steps contains a wait, wait_for or survey step."""
-    plan = ctx.plan
-    if plan is None:
-        return
+    """Every cycle of steps contains a wait, wait_for or survey step.
+
+    Checked on the compiled plan, or, when other parts of the journey have errors, on the
+    steps as written (a step whose type cannot be told is taken as one that may wait).
+    """
+    graph = plan_graph(ctx.plan) if ctx.plan is not None else written_graph(ctx)
     index = _index(ctx)
-    for cycle in find_busy_loops(plan):
+    for cycle in find_busy_loops(*graph):
         path = " → ".join(quote(s) for s in [*cycle, cycle[0]])
         msg = (
             f"steps {path} form a loop with no wait in it, so an enrollment would spin forever;"
@@ -113,13 +115,59 @@ def loops_without_wait(ctx: JourneyContext) -> Iterator[Diagnostic]:
         yield ctx.at(("steps", index.get(cycle[0], 0), "id"), msg, "loop-without-wait")
 
 
-def find_busy_loops(plan: Plan) -> list[list[str]]:
-    """One cycle (as step ids, first in step order) per strongly connected set without a wait."""
-    order = {s.id: i for i, s in enumerate(plan.steps)}
+StepGraph = tuple[list[str], set[str], dict[str, list[str]]]
+"""Step ids in order, the ids of steps that never wait, and each step's targets."""
+
+_WAITING_KINDS = ("wait", "wait_for", "survey")
+
+
+def plan_graph(plan: Plan) -> StepGraph:
+    """The step graph of a compiled plan."""
     busy = {s.id for s in plan.steps if not isinstance(s, WAITING_STEPS)}
-    graph = {
-        sid: [t for t in plan.step(sid).targets() if t in busy and t != END] for sid in sorted(busy)
-    }
+    return [s.id for s in plan.steps], busy, {s.id: list(s.targets()) for s in plan.steps}
+
+
+def written_graph(ctx: JourneyContext) -> StepGraph:
+    """The step graph as written, for a journey that does not compile: each step with a text
+    id and a known type, with the targets the compiler would give it."""
+    entries = ctx.parsed.steps
+    order: list[str] = []
+    busy: set[str] = set()
+    targets: dict[str, list[str]] = {}
+    for n, entry in enumerate(entries):
+        raw = entry.raw
+        if entry.id is None or entry.id in targets or not isinstance(raw, dict):
+            continue
+        following = entries[n + 1].id if n + 1 < len(entries) else END
+        nxt = raw["goto"] if isinstance(raw.get("goto"), str) else following
+        order.append(entry.id)
+        targets[entry.id] = [t for t in _written_targets(entry.kind, raw, nxt) if t is not None]
+        # A "goto" step with other keys may be a misspelled wait: it is not known to be busy.
+        plain = entry.kind != "goto" or set(raw) <= {"id", "goto"}
+        if entry.kind is not None and entry.kind not in _WAITING_KINDS and plain:
+            busy.add(entry.id)
+    return order, busy, targets
+
+
+def _written_targets(kind: str | None, raw: dict[str, object], nxt: str | None) -> list[str | None]:
+    arms = raw.get(kind) if kind in ("branch", "split") else None
+    if isinstance(arms, list):
+        arms = [a for a in arms if isinstance(a, dict)]
+        gotos: list[str | None] = [a["goto"] for a in arms if isinstance(a.get("goto"), str)]
+        has_else = kind == "split" or any(a.get("when") is None for a in arms)
+        return gotos if has_else else [*gotos, nxt]
+    if kind == "exit":
+        return []
+    return [nxt]
+
+
+def find_busy_loops(
+    order_ids: list[str], busy: set[str], targets: dict[str, list[str]]
+) -> list[list[str]]:
+    """One cycle (as step ids, first in step order) per strongly connected set of ``busy``
+    steps (steps that never wait)."""
+    order = {sid: i for i, sid in enumerate(order_ids)}
+    graph = {sid: [t for t in targets[sid] if t in busy and t != END] for sid in sorted(busy)}
     loops: list[list[str]] = []
     for component in _strongly_connected(graph):
         start = min(component, key=order.__getitem__)

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
+from journeys.expressions import ENV, name_uses
 from journeys.spec.context import JourneyContext, ProjectContext
 from journeys.spec.diagnostics import Diagnostic, did_you_mean, quote, valid_list
+from journeys.spec.rules.expressions import MESSAGE_NAMES, VISIBLE
 from journeys.spec.rules.registry import journey_rule, project_rule
-from journeys.templates import TemplateError, TemplateStore, locale_chain
+from journeys.templates import TemplateError, TemplateSource, TemplateStore, locale_chain
 
 
 def _folder(store: TemplateStore) -> str:
@@ -86,25 +89,55 @@ def notify_teams_exist(ctx: JourneyContext) -> Iterator[Diagnostic]:
 
 @project_rule
 def templates_compile(ctx: ProjectContext) -> Iterator[Diagnostic]:
-    """Every locale file of every used template compiles in the sandbox (reported once)."""
+    """Every locale file of every used template compiles in the sandbox and uses only names
+    a message sees (reported once, at the template's own line and column)."""
     store = ctx.templates
     if store is None:
         return
     users: dict[str, list[JourneyContext]] = {}
+    kinds: dict[str, set[str]] = {}
     for journey in ctx.journeys:
-        for _loc, name, _kind in journey.template_sites():
+        for _loc, name, kind in journey.template_sites():
             users.setdefault(name, []).append(journey)
+            kinds.setdefault(name, set()).add(kind)
     for name in sorted(users):
         for locale in store.locales(name):
             try:
                 store.compile(name, locale)
+                found = list(_unknown_names(store.read(name, locale), "survey" in kinds[name]))
             except TemplateError as exc:
                 path = str(exc.path) if exc.path else f"{store.directory}/{name}.html"
-                for journey in users[name]:
-                    journey.failed = True
-                yield Diagnostic(path, exc.line or 1, 1, str(exc), "template-error")
+                found = [Diagnostic(path, exc.line or 1, 1, str(exc), "template-error")]
             except Exception as exc:  # unreadable file, bad encoding …
+                path = f"{store.directory}/{name}{'.' + locale if locale else ''}.html"
+                found = [Diagnostic(path, 1, 1, f"cannot read template: {exc}", "template-error")]
+            if found:
                 for journey in users[name]:
                     journey.failed = True
-                path = f"{store.directory}/{name}{'.' + locale if locale else ''}.html"
-                yield Diagnostic(path, 1, 1, f"cannot read template: {exc}", "template-error")
+            yield from found
+
+
+def _unknown_names(source: TemplateSource, survey: bool) -> Iterator[Diagnostic]:
+    """``unknown-name`` for each name a template file reads that no message provides."""
+    visible = sorted(set(VISIBLE) | MESSAGE_NAMES)
+    allowed = set(visible) | set(ENV.globals)
+    if not survey:
+        allowed.discard("survey_url")
+    for text, path, first_line in source.parts():
+        lines = path.read_text(encoding="utf-8").splitlines() if text else []
+        for name, lineno in name_uses(text):
+            if name in allowed:
+                continue
+            line = first_line + lineno - 1
+            here = lines[line - 1] if 0 < line <= len(lines) else ""
+            found = re.search(rf"(?<![\w.]){re.escape(name)}\b", here)
+            col = found.start() + 1 if found else 1
+            if name == "survey_url":
+                msg = (
+                    'unknown name "survey_url": only templates sent by a survey step get a'
+                    " survey link; use this template in a survey step or remove the link"
+                )
+            else:
+                msg = f"unknown name {quote(name)} in template" + did_you_mean(name, visible)
+                msg += valid_list(visible, "templates see")
+            yield Diagnostic(str(path), line, col, msg, "unknown-name")
