@@ -15,6 +15,8 @@ from typing import Any
 from jinja2 import ChainableUndefined, TemplateError, TemplateSyntaxError, meta, nodes
 from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
 
+from journeys.locale_filters import register_locale_filters
+
 EXPRESSION_ROOTS = frozenset({"customer", "event", "answers", "now", "journey"})
 """The names an expression can see (DESIGN §2)."""
 
@@ -80,20 +82,12 @@ def _as_datetime(value: Any) -> datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
-def _money(value: Any, currency: str = "") -> str:
-    try:
-        amount = float(value)
-    except (TypeError, ValueError):
-        return str(value)
-    text = f"{amount:,.2f}"
-    return f"{text} {currency}".strip()
-
-
 def make_environment() -> JourneySandbox:
-    """A fresh sandbox with the journeys filters (``days_since``, ``money``)."""
+    """A fresh sandbox with the journeys filters: ``days_since`` and the locale-aware ``money``,
+    ``number``, ``percent``, ``date``, ``datetime`` (:mod:`journeys.locale_filters`)."""
     env = JourneySandbox(undefined=ChainableUndefined, autoescape=False)
     env.filters["days_since"] = _days_since
-    env.filters["money"] = _money
+    register_locale_filters(env)
     env.globals["days_since"] = _days_since
     return env
 
