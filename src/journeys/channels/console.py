@@ -18,6 +18,8 @@ class ConsoleChannel:
     Results are ``logged``, never ``sent``: a console reaches nobody.
     """
 
+    provider = "console"
+
     def __init__(self, stream: TextIO | None = None, *, name: str = "console") -> None:
         self.name = name
         self._stream = stream

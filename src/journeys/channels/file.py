@@ -17,6 +17,8 @@ class FileChannel:
     ``send_batch`` returns. ``provider_id`` is ``file:<outbox_id>``; results are ``logged``.
     """
 
+    provider = "file"
+
     def __init__(self, path: str | os.PathLike[str], *, name: str = "file") -> None:
         self.name = name
         self.path = Path(path)

@@ -39,6 +39,10 @@ SUPPRESSED = "suppressed"
 STATUSES = (PENDING, SENDING, SENT, LOGGED, FAILED, UNKNOWN, SUPPRESSED)
 """Every outbox status (docs/delivery.md, "Outbox states")."""
 
+ERASED_ID = "customer_id"
+"""The ``channel`` of the hashed entry an erased customer's id leaves in
+``suppressed_addresses``."""
+
 RETRYABLE_BY_HAND = (FAILED, UNKNOWN)
 """What ``journeys outbox retry`` may put back in the queue."""
 
@@ -99,7 +103,8 @@ def consent_facts(
 ) -> tuple[dict[str, dict[str, Any]], dict[int, str]]:
     """What consent needs to know about ``rows`` now: the customers' profiles by id (a
     customer erased since is missing) and, by outbox id, why the row's address is suppressed
-    (``unsubscribed``, ``bounced``, ``complaint``, ``erased``) when it is."""
+    (``unsubscribed``, ``bounced``, ``complaint``; ``erased`` when the address or customer id
+    belonged to an erased customer) when it is."""
     ids = sorted({r["customer_id"] for r in rows})
     profiles: dict[str, dict[str, Any]] = {}
     reasons: dict[tuple[str, str], str] = {}
@@ -109,26 +114,27 @@ def consent_facts(
         stmt = select(suppressions.c.customer_id, suppressions.c.channel, suppressions.c.reason)
         for cid, channel, reason in conn.execute(stmt.where(suppressions.c.customer_id.in_(chunk))):
             reasons[(cid, channel)] = reason
-    hashes = {
-        r["id"]: (r["channel"], address_hash(r["channel"], r["recipient"]))
-        for r in rows
-        if r.get("recipient")
-    }
-    erased: dict[tuple[str, str], str] = {}
-    pairs = sorted(set(hashes.values()))
-    for chunk in _chunks(pairs):
+    hashes: dict[int, list[tuple[str, str]]] = {}
+    for row in rows:
+        pairs = [(ERASED_ID, address_hash(ERASED_ID, row["customer_id"]))]
+        if row.get("recipient"):
+            pairs.append((row["channel"], address_hash(row["channel"], row["recipient"])))
+        hashes[row["id"]] = pairs
+    kept: dict[tuple[str, str], str] = {}
+    wanted = sorted({digest for pairs in hashes.values() for _, digest in pairs})
+    for chunk in _chunks(wanted):
         stmt = select(
             suppressed_addresses.c.channel,
             suppressed_addresses.c.address_hash,
             suppressed_addresses.c.reason,
-        ).where(suppressed_addresses.c.address_hash.in_([h for _, h in chunk]))
+        ).where(suppressed_addresses.c.address_hash.in_(chunk))
         for channel, digest, reason in conn.execute(stmt):
-            erased[(channel, digest)] = reason
+            kept[(channel, digest)] = reason
     suppressed: dict[int, str] = {}
     for row in rows:
         reason = reasons.get((row["customer_id"], row["channel"]))
-        pair = hashes.get(row["id"])
-        reason = erased.get(pair, reason) if pair else reason
+        for pair in hashes[row["id"]]:
+            reason = kept.get(pair, reason)
         if reason:
             suppressed[row["id"]] = reason
     return profiles, suppressed
