@@ -116,3 +116,32 @@ def delivery_settings(channels: Mapping[str, Any], **extra: Any) -> Settings:
         channels={name: dict(spec) for name, spec in channels.items()},
         **extra,
     )
+
+
+def settle(
+    engine: Engine,
+    channels: Any,
+    settings: Settings,
+    clock: Any,
+    *,
+    rounds: int = 10_000,
+    **kwargs: Any,
+) -> list[Any]:
+    """Dispatch, moving the virtual clock to each next retry, until nothing is pending;
+    returns the reports."""
+    from journeys.delivery.dispatcher import dispatch
+    from journeys.store import outbox as store
+
+    reports = []
+    for _ in range(rounds):
+        report = dispatch(engine, channels, settings, clock, **kwargs)
+        reports.append(report)
+        with engine.connect() as conn:
+            due = store.next_due(conn)
+        if due is None:
+            return reports
+        if report.deferred and report.handled == 0:
+            due = max(due, min(report.deferred.values()))
+        if due > clock.now():
+            clock.set(due)
+    raise AssertionError(f"the outbox did not settle in {rounds} dispatches")

@@ -34,7 +34,7 @@ import os
 import random
 import uuid
 import weakref
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -112,46 +112,39 @@ class DispatchReport:
 
 @dataclass
 class _Gate:
-    """A provider's state across dispatches: closed until ``until`` after a 429, and a token
-    bucket for the client-side rate limit."""
+    """A provider's state across dispatches: closed until ``until`` after a 429, and the
+    times of recent calls for the client-side rate limit (at most ``messages`` calls in any
+    ``per`` window)."""
 
     until: datetime | None = None
-    tokens: float | None = None
-    refilled: datetime | None = None
+    calls: deque[datetime] = field(default_factory=deque)
 
     def wait(self, now: datetime, config: ChannelConfig) -> float:
         """Seconds before the next call may go."""
         wait = (self.until - now).total_seconds() if self.until and self.until > now else 0.0
         rate = config.rate_limit
-        if rate is not None:
-            tokens = self._refill(now, config)
-            if tokens < 1:
-                wait = max(wait, (1 - tokens) / rate.per_second)
+        if rate is not None and self.allowance(now, config) <= 0:
+            oldest = self.calls[len(self.calls) - rate.messages]
+            wait = max(wait, (oldest - now).total_seconds() + rate.seconds)
         return wait
 
     def allowance(self, now: datetime, config: ChannelConfig) -> int:
         """How many calls the rate limit allows right now."""
-        if config.rate_limit is None:
+        rate = config.rate_limit
+        if rate is None:
             return config.batch
-        return max(0, int(self._refill(now, config)))
+        window = now - timedelta(seconds=rate.seconds)
+        while self.calls and self.calls[0] <= window:
+            self.calls.popleft()
+        return max(0, rate.messages - len(self.calls))
 
-    def spend(self, calls: int, config: ChannelConfig) -> None:
-        if config.rate_limit is not None and self.tokens is not None:
-            self.tokens -= calls
+    def spend(self, calls: int, at: datetime, config: ChannelConfig) -> None:
+        if config.rate_limit is not None:
+            self.calls.extend([at] * calls)
 
     def close_until(self, until: datetime) -> None:
         if self.until is None or until > self.until:
             self.until = until
-
-    def _refill(self, now: datetime, config: ChannelConfig) -> float:
-        rate = config.rate_limit
-        assert rate is not None
-        if self.tokens is None or self.refilled is None:
-            self.tokens, self.refilled = float(rate.messages), now
-        elapsed = max(0.0, (now - self.refilled).total_seconds())
-        self.tokens = min(float(rate.messages), self.tokens + elapsed * rate.per_second)
-        self.refilled = now
-        return self.tokens
 
 
 _GATES: weakref.WeakKeyDictionary[Any, _Gate] = weakref.WeakKeyDictionary()
@@ -299,6 +292,7 @@ class _Run:
         self, channel: Channel, config: ChannelConfig, gate: _Gate, rows: list[dict[str, Any]]
     ) -> None:
         """Call the provider for claimed rows and record every answer."""
+        started = self.clock.now()
         outcomes = _send(channel, rows, self.settings)
         done = self.clock.now()
         results = [
@@ -309,7 +303,7 @@ class _Run:
             store.record(conn, self.me, results)
         attempted = sum(1 for o in outcomes if not isinstance(o, ChannelError) or o.attempted)
         self.report.calls += attempted
-        gate.spend(attempted, config)
+        gate.spend(attempted, started, config)
         self.report.counts.update(r["report"] for r in results)
         limited = [o for o in outcomes if isinstance(o, ChannelError) and o.rate_limited]
         if limited:

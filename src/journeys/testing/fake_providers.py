@@ -65,9 +65,14 @@ class FaultPlan:
     seed: int = 0
     reset: tuple[float, float] = (1.0, 3.0)
     """Seconds from now to the 429's reset (whole epoch seconds, as SendGrid sends)."""
+    script: dict[str, list[str]] = field(default_factory=dict)
+    """Outcomes by key for its first requests (``{"7": ["429", "500"]}``), before the rates."""
 
     def outcome(self, key: str, attempt: int) -> str:
         """``accept``, ``429``, ``500`` or ``hang`` for the ``attempt``-th request of ``key``."""
+        scripted = self.script.get(key, [])
+        if attempt <= len(scripted):
+            return scripted[attempt - 1]
         draw = self._uniform(f"{key}:{attempt}")
         edge = 0.0
         for name in ("429", "500", "hang"):
@@ -325,8 +330,10 @@ class FakeProviders:
             text = str(value).lower()
             if "@" in text or text in names:
                 self._problem(f"personal data in custom_args or categories: {value!r}")
-        answer = (202, {"X-Message-Id": uuid.uuid4().hex[:22]}, b"", "text/plain")
-        return None, key, {"body": data, "answer": answer}
+        provider_id = uuid.uuid4().hex[:22]
+        answer = (202, {"X-Message-Id": provider_id}, b"", "text/plain")
+        record = {"body": data, "headers": headers, "provider_id": provider_id, "answer": answer}
+        return None, key, record
 
     def _twilio(self, path: str, headers: dict[str, str], body: bytes) -> Any:
         sid = path.split("/")[3]
@@ -358,7 +365,7 @@ class FakeProviders:
             "uri": f"/2010-04-01/Accounts/{sid}/Messages/{msid}.json",
         }
         answer = _json(201, resource)
-        return None, f"{to}|{text}", {"body": form, "answer": answer}
+        return None, f"{to}|{text}", {"body": form, "provider_id": msid, "answer": answer}
 
     def _webhook(self, path: str, headers: dict[str, str], body: bytes) -> Any:
         stamp = headers.get(TIMESTAMP_HEADER.lower(), "")

@@ -13,6 +13,7 @@ from multiprocessing import resource_tracker, shared_memory
 from journeys.clock import as_utc
 
 _FORMAT = "d"
+_CREATED: set[str] = set()  # names this process created (and the resource tracker knows)
 
 
 class SharedClock:
@@ -25,11 +26,14 @@ class SharedClock:
         self._owner = name is None
         if name is None:
             self._shm = shared_memory.SharedMemory(create=True, size=struct.calcsize(_FORMAT))
+            _CREATED.add(self._shm.name)
             self._write(as_utc(start or datetime(2026, 3, 1, tzinfo=UTC)).timestamp())
         else:
             self._shm = shared_memory.SharedMemory(name=name)
-            # Python < 3.13 would unlink memory it merely attached to when this process exits.
-            resource_tracker.unregister(self._shm._name, "shared_memory")  # type: ignore[attr-defined]
+            if name not in _CREATED:
+                # Python < 3.13 would unlink memory it merely attached to when this process
+                # exits, under the creator's feet.
+                resource_tracker.unregister(self._shm._name, "shared_memory")  # type: ignore[attr-defined]
 
     @classmethod
     def attach(cls, name: str) -> SharedClock:
@@ -72,4 +76,5 @@ class SharedClock:
         """Release the shared memory (and remove it, when this process created it)."""
         self._shm.close()
         if self._owner:
+            _CREATED.discard(self._shm.name)
             self._shm.unlink()
