@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -125,10 +125,12 @@ def settle(
     clock: Any,
     *,
     rounds: int = 10_000,
+    tick: float = 0.0,
     **kwargs: Any,
 ) -> list[Any]:
-    """Dispatch, moving the virtual clock to each next retry, until nothing is pending;
-    returns the reports."""
+    """Dispatch, moving the virtual clock to the next retry (and at least ``tick`` seconds,
+    like a runner that dispatches every ``tick``), until nothing is pending; returns the
+    reports."""
     from journeys.delivery.dispatcher import dispatch
     from journeys.store import outbox as store
 
@@ -142,6 +144,7 @@ def settle(
             return reports
         if report.deferred and report.handled == 0:
             due = max(due, min(report.deferred.values()))
+        due = max(due, clock.now() + timedelta(seconds=tick))
         if due > clock.now():
             clock.set(due)
     raise AssertionError(f"the outbox did not settle in {rounds} dispatches")

@@ -3,9 +3,9 @@
 - :func:`status_error`: an HTTP status becomes a :class:`ChannelError` that says whether a
   retry may help (429, 408 and 5xx yes; other 4xx no) and, for 429, how long the provider
   asked to wait (``Retry-After`` seconds or date, ``X-RateLimit-Reset`` epoch seconds).
-- :func:`send_concurrently`: one provider call per message, ``concurrency`` at a time, in
-  order of results; once the provider says 429, the calls not yet started are not made
-  (they come back ``attempted=False``) so a rate limit is not hammered.
+- :class:`Parallel`: one provider call per message, ``concurrency`` at a time, results in
+  order; once the provider says 429, the calls not yet started are not made (they come back
+  ``attempted=False``) so a rate limit is not hammered.
 """
 
 from __future__ import annotations
@@ -100,39 +100,59 @@ def status_error(
     return ChannelError(message, retryable=retryable, status_code=status)
 
 
-def send_concurrently(
-    messages: Sequence[M],
-    send_one: Callable[[M], Result],
-    concurrency: int,
-) -> list[Result]:
-    """``send_one`` for every message, ``concurrency`` at a time; results in order. After a
-    rate-limited answer, calls not yet started are skipped (``attempted=False``)."""
-    if not messages:
-        return []
-    stop: list[ChannelError] = []
-    lock = threading.Lock()
+class Parallel:
+    """Provider calls ``concurrency`` at a time on threads that live as long as the channel,
+    so each keeps its connection to the provider open between batches."""
 
-    def run(message: M) -> Result:
-        with lock:
-            if stop:
-                limited = stop[0]
-                return ChannelError(
-                    f"not sent: the provider rate-limited this batch ({limited})",
-                    retryable=True,
-                    retry_after=limited.retry_after,
-                    attempted=False,
-                )
-        try:
-            result = send_one(message)
-        except Exception as exc:  # a bug in one call must not lose the others' results
-            log.exception("provider call failed unexpectedly")
-            result = ChannelError(f"{type(exc).__name__}: {exc}", retryable=True, ambiguous=True)
-        if isinstance(result, ChannelError) and result.rate_limited:
+    def __init__(self, concurrency: int, name: str) -> None:
+        self.concurrency = max(1, concurrency)
+        self._name = name
+        self._pool: ThreadPoolExecutor | None = None
+        self._lock = threading.Lock()
+
+    def run(self, messages: Sequence[M], send_one: Callable[[M], Result]) -> list[Result]:
+        """``send_one`` for every message; results in order. After a rate-limited answer,
+        calls not yet started are skipped (``attempted=False``)."""
+        if not messages:
+            return []
+        stop: list[ChannelError] = []
+        lock = threading.Lock()
+
+        def run(message: M) -> Result:
             with lock:
-                stop.append(result)
-        return result
+                if stop:
+                    limited = stop[0]
+                    return ChannelError(
+                        f"not sent: the provider rate-limited this batch ({limited})",
+                        retryable=True,
+                        retry_after=limited.retry_after,
+                        attempted=False,
+                    )
+            try:
+                result = send_one(message)
+            except Exception as exc:  # a bug in one call must not lose the others' results
+                log.exception("provider call failed unexpectedly")
+                result = ChannelError(
+                    f"{type(exc).__name__}: {exc}", retryable=True, ambiguous=True
+                )
+            if isinstance(result, ChannelError) and result.rate_limited:
+                with lock:
+                    stop.append(result)
+            return result
 
-    if concurrency <= 1 or len(messages) == 1:
-        return [run(m) for m in messages]
-    with ThreadPoolExecutor(max_workers=min(concurrency, len(messages))) as pool:
-        return list(pool.map(run, messages))
+        if self.concurrency == 1 or len(messages) == 1:
+            return [run(m) for m in messages]
+        return list(self._executor().map(run, messages))
+
+    def _executor(self) -> ThreadPoolExecutor:
+        with self._lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix=self._name)
+            return self._pool
+
+    def close(self) -> None:
+        """Stop the threads (their connections close with them)."""
+        with self._lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=True)

@@ -22,7 +22,7 @@ import sendgrid
 from python_http_client import exceptions as http_errors
 
 from journeys.channels.base import ChannelError, OutboundMessage, SendResult
-from journeys.channels.http import Result, send_concurrently, status_error
+from journeys.channels.http import Parallel, Result, status_error
 from journeys.channels.keepalive import KeepAliveClient
 from journeys.clock import Clock, SystemClock
 
@@ -78,6 +78,7 @@ class SendGridChannel:
         self.sandbox = sandbox
         self.timeout = timeout
         self.concurrency = concurrency
+        self._parallel = Parallel(concurrency, "sendgrid")
         self.clock = clock or SystemClock()
         self._client = sendgrid.SendGridAPIClient(api_key=api_key, host=self.host)
         # The same client over persistent connections (see channels.keepalive).
@@ -88,9 +89,13 @@ class SendGridChannel:
     def __repr__(self) -> str:  # never the key
         return f"SendGridChannel(host={self.host!r}, sandbox={self.sandbox})"
 
+    def close(self) -> None:
+        """Stop the sending threads and close their connections."""
+        self._parallel.close()
+
     def send_batch(self, messages: Sequence[OutboundMessage]) -> list[SendResult | ChannelError]:
         """One ``mail/send`` request per message, ``concurrency`` in flight."""
-        return send_concurrently(messages, self._send_one, self.concurrency)
+        return self._parallel.run(messages, self._send_one)
 
     def _send_one(self, message: OutboundMessage) -> Result:
         if not message.recipient:

@@ -22,7 +22,7 @@ from twilio.rest import Client
 from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 
 from journeys.channels.base import ChannelError, OutboundMessage, SendResult
-from journeys.channels.http import Result, retry_after_seconds, send_concurrently
+from journeys.channels.http import Parallel, Result, retry_after_seconds
 from journeys.clock import Clock, SystemClock
 from journeys.delivery.recipients import NoAddress, e164
 
@@ -70,6 +70,7 @@ class TwilioChannel:
         self.host = host
         self.timeout = timeout
         self.concurrency = concurrency
+        self._parallel = Parallel(concurrency, "twilio")
         self.clock = clock or SystemClock()
         self._sender = (
             {"from_": from_number}
@@ -90,9 +91,13 @@ class TwilioChannel:
             self._local.client = found
         return found
 
+    def close(self) -> None:
+        """Stop the sending threads and close their connections."""
+        self._parallel.close()
+
     def send_batch(self, messages: Sequence[OutboundMessage]) -> list[SendResult | ChannelError]:
         """One ``Messages.create`` per message, ``concurrency`` in flight."""
-        return send_concurrently(messages, self._send_one, self.concurrency)
+        return self._parallel.run(messages, self._send_one)
 
     def _send_one(self, message: OutboundMessage) -> Result:
         try:

@@ -26,7 +26,7 @@ from typing import Any
 import httpx
 
 from journeys.channels.base import ChannelError, OutboundMessage, SendResult
-from journeys.channels.http import Result, send_concurrently, status_error
+from journeys.channels.http import Parallel, Result, status_error
 from journeys.clock import Clock, SystemClock
 
 SIGNATURE_HEADER = "X-Journeys-Signature"
@@ -94,6 +94,7 @@ class WebhookChannel:
             self.targets.setdefault(default.url, default)
         self.timeout = timeout
         self.concurrency = concurrency
+        self._parallel = Parallel(concurrency, "webhook")
         self.clock = clock or SystemClock()
         self._client = httpx.Client(timeout=timeout)
 
@@ -101,7 +102,8 @@ class WebhookChannel:
         return f"WebhookChannel(urls={sorted(self.targets)})"
 
     def close(self) -> None:
-        """Close the connection pool."""
+        """Stop the sending threads and close the connection pool."""
+        self._parallel.close()
         self._client.close()
 
     def target_for(self, message: OutboundMessage) -> WebhookTarget | None:
@@ -113,7 +115,7 @@ class WebhookChannel:
 
     def send_batch(self, messages: Sequence[OutboundMessage]) -> list[SendResult | ChannelError]:
         """One POST per message, ``concurrency`` in flight."""
-        return send_concurrently(messages, self._send_one, self.concurrency)
+        return self._parallel.run(messages, self._send_one)
 
     def _send_one(self, message: OutboundMessage) -> Result:
         target = self.target_for(message)

@@ -118,6 +118,9 @@ class _Gate:
 
     until: datetime | None = None
     calls: deque[datetime] = field(default_factory=deque)
+    cautious: bool = False
+    """The last batch met a 429: claim only as many rows as go out at once until a batch
+    passes without one (rows claimed behind a 429 would only go back to the queue)."""
 
     def wait(self, now: datetime, config: ChannelConfig) -> float:
         """Seconds before the next call may go."""
@@ -129,14 +132,16 @@ class _Gate:
         return wait
 
     def allowance(self, now: datetime, config: ChannelConfig) -> int:
-        """How many calls the rate limit allows right now."""
+        """How many calls may go in the next batch (the rate limit's room, the batch size,
+        or the concurrency just after a 429)."""
         rate = config.rate_limit
+        size = min(config.batch, config.concurrency) if self.cautious else config.batch
         if rate is None:
-            return config.batch
+            return size
         window = now - timedelta(seconds=rate.seconds)
         while self.calls and self.calls[0] <= window:
             self.calls.popleft()
-        return max(0, rate.messages - len(self.calls))
+        return max(0, min(size, rate.messages - len(self.calls)))
 
     def spend(self, calls: int, at: datetime, config: ChannelConfig) -> None:
         if config.rate_limit is not None:
@@ -306,6 +311,7 @@ class _Run:
         gate.spend(attempted, started, config)
         self.report.counts.update(r["report"] for r in results)
         limited = [o for o in outcomes if isinstance(o, ChannelError) and o.rate_limited]
+        gate.cautious = bool(limited)
         if limited:
             wait = max(_provider_wait(o) for o in limited)
             gate.close_until(done + timedelta(seconds=wait))

@@ -17,9 +17,9 @@ Routes (what the real clients call):
   ``ok``).
 - ``GET /_stats``: what happened, as JSON (for a server running in another process).
 
-A :class:`FaultPlan` makes some answers ``429`` (with ``X-RateLimit-Reset`` and
-``Retry-After`` in the clock's time), ``500``, or a hang (no answer until the client gives up
-and closes; nothing accepted). The choice is a hash of (seed, message key, attempt), so it
+A :class:`FaultPlan` makes some answers ``429`` (with ``X-RateLimit-Reset`` in the clock's
+time), ``500``, a hang (no answer until the client times out and closes) or a drop (the
+connection closed without an answer); a hung or dropped request is not accepted. The choice is a hash of (seed, message key, attempt), so it
 does not depend on the order concurrent requests arrive in.
 
 In-process: ``with FakeProviders(...) as fake: fake.url``. In another process (its own
@@ -59,7 +59,8 @@ _REASONS |= {404: "Not Found", 429: "Too Many Requests", 500: "Internal Server E
 
 @dataclass
 class FaultPlan:
-    """Which answers fail: ``rates`` maps ``"429"``, ``"500"``, ``"hang"`` to fractions."""
+    """Which answers fail: ``rates`` maps ``"429"``, ``"500"``, ``"hang"`` (no answer until the
+    client gives up) and ``"drop"`` (the connection closed without an answer) to fractions."""
 
     rates: dict[str, float] = field(default_factory=dict)
     seed: int = 0
@@ -69,13 +70,14 @@ class FaultPlan:
     """Outcomes by key for its first requests (``{"7": ["429", "500"]}``), before the rates."""
 
     def outcome(self, key: str, attempt: int) -> str:
-        """``accept``, ``429``, ``500`` or ``hang`` for the ``attempt``-th request of ``key``."""
+        """``accept``, ``429``, ``500``, ``hang`` or ``drop`` for the ``attempt``-th request of
+        ``key``."""
         scripted = self.script.get(key, [])
         if attempt <= len(scripted):
             return scripted[attempt - 1]
         draw = self._uniform(f"{key}:{attempt}")
         edge = 0.0
-        for name in ("429", "500", "hang"):
+        for name in ("429", "500", "hang", "drop"):
             edge += self.rates.get(name, 0.0)
             if draw < edge:
                 return name
@@ -275,6 +277,8 @@ class FakeProviders:
             self.requests.append(entry)
         if outcome == "hang":
             await self._hang(reader)
+            return None
+        if outcome == "drop":  # read, then hang up without a word: nothing accepted
             return None
         with self._lock:
             entry["answered"] = next(self._events)
