@@ -70,8 +70,16 @@ MAX_RETRY_AFTER = 3600.0
 MIN_LEASE = 60.0
 """No row is taken for abandoned before it has been ``sending`` this long."""
 
-PROCESS_ID = f"{os.uname().nodename}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-"""Who marks rows ``sending`` when the caller names no dispatcher."""
+_PROCESS_IDS: dict[int, str] = {}
+
+
+def process_id() -> str:
+    """Who marks rows ``sending`` when the caller names no dispatcher: this host and process
+    (a forked child gets its own)."""
+    pid = os.getpid()
+    if pid not in _PROCESS_IDS:
+        _PROCESS_IDS[pid] = f"{os.uname().nodename}:{pid}:{uuid.uuid4().hex[:8]}"
+    return _PROCESS_IDS[pid]
 
 
 @dataclass
@@ -186,7 +194,7 @@ def dispatch(
         settings,
         clock,
         limit,
-        dispatcher_id or PROCESS_ID,
+        dispatcher_id or process_id(),
         max_wait,
         rng or random.Random(),
     )

@@ -19,8 +19,9 @@ Routes (what the real clients call):
 
 A :class:`FaultPlan` makes some answers ``429`` (with ``X-RateLimit-Reset`` in the clock's
 time), ``500``, a hang (no answer until the client times out and closes) or a drop (the
-connection closed without an answer); a hung or dropped request is not accepted. The choice is a hash of (seed, message key, attempt), so it
-does not depend on the order concurrent requests arrive in.
+connection closed without an answer); a hung or dropped request is not accepted. The choice
+is a hash of (seed, message key, attempt), so it does not depend on the order concurrent
+requests arrive in.
 
 In-process: ``with FakeProviders(...) as fake: fake.url``. In another process (its own
 GIL, for load and fault tests): :class:`FakeProvidersProcess`, which runs
@@ -68,6 +69,8 @@ class FaultPlan:
     """Seconds from now to the 429's reset (whole epoch seconds, as SendGrid sends)."""
     script: dict[str, list[str]] = field(default_factory=dict)
     """Outcomes by key for its first requests (``{"7": ["429", "500"]}``), before the rates."""
+    latency: float = 0.0
+    """Seconds (real time) the provider takes to answer."""
 
     def outcome(self, key: str, attempt: int) -> str:
         """``accept``, ``429``, ``500``, ``hang`` or ``drop`` for the ``attempt``-th request of
@@ -280,6 +283,8 @@ class FakeProviders:
             return None
         if outcome == "drop":  # read, then hang up without a word: nothing accepted
             return None
+        if self.plan.latency:
+            await asyncio.sleep(self.plan.latency)
         with self._lock:
             entry["answered"] = next(self._events)
             if outcome == "accept":
