@@ -118,7 +118,6 @@ def outbox_retry_cmd(
     database: DatabaseOpt = None,
 ) -> None:
     """Queue failed or unknown messages again; the next dispatch (journeys run) sends them."""
-    from journeys.clock import SystemClock
     from journeys.store import outbox as store
 
     statuses = status or list(store.RETRYABLE_BY_HAND)
@@ -126,7 +125,7 @@ def outbox_retry_cmd(
     db = _store(database)
     try:
         with db.begin() as conn:
-            count = store.requeue(conn, SystemClock().now(), statuses=statuses, ids=ids or [])
+            count = store.requeue(conn, statuses=statuses, ids=ids or [])
     finally:
         db.dispose()
     err.print(f"{count} messages queued again ({', '.join(statuses)})", highlight=False)

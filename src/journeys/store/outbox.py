@@ -262,10 +262,8 @@ def status_counts(conn: Connection, journey: str | None = None) -> dict[str, int
     return {status: int(n) for status, n in conn.execute(stmt)}
 
 
-def requeue(
-    conn: Connection, now: datetime, *, statuses: Sequence[str], ids: Sequence[int] = ()
-) -> int:
-    """Put ``failed``/``unknown`` messages back in the queue, due now, with fresh attempts
+def requeue(conn: Connection, *, statuses: Sequence[str], ids: Sequence[int] = ()) -> int:
+    """Put ``failed``/``unknown`` messages back in the queue, due at once, with fresh attempts
     (``journeys outbox retry``). Returns how many."""
     wanted = [s for s in statuses if s in RETRYABLE_BY_HAND]
     if not wanted:
@@ -276,7 +274,7 @@ def requeue(
     stmt = stmt.values(
         status=PENDING,
         attempts=0,
-        next_attempt_at=now,
+        next_attempt_at=None,
         error=func.coalesce("retry requested; before: " + outbox.c.error, "retry requested"),
     )
     return int(conn.execute(stmt).rowcount or 0)
