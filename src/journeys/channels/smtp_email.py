@@ -96,6 +96,7 @@ class SmtpChannel:
                 server.starttls(context=self.tls_context)
         if self.user:
             server.login(self.user, self._password or "")
+        server.ehlo_or_helo_if_needed()  # mail() below does not greet on its own
         return server
 
     def send_batch(self, messages: Sequence[OutboundMessage]) -> list[SendResult | ChannelError]:
