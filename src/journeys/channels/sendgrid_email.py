@@ -12,6 +12,7 @@ delivered). ``host`` points the client elsewhere: the EU data-residency endpoint
 
 from __future__ import annotations
 
+import functools
 import http.client
 import urllib.error
 from collections.abc import Sequence
@@ -31,9 +32,15 @@ _NOT_HEADERS = frozenset({"from", "reply-to", "to", "subject", "x-journeys-test"
 """Headers SendGrid wants as fields of the request instead (it refuses them in ``headers``)."""
 
 
+@functools.lru_cache(maxsize=256)
+def _address(header: str) -> tuple[str, str]:
+    """``Name <email>`` → (name, email); the same few senders are parsed once."""
+    return parseaddr(header)
+
+
 def mail_body(message: OutboundMessage, *, sandbox: bool = False) -> dict[str, Any]:
     """The v3 ``mail/send`` request for one message."""
-    name, email = parseaddr(message.headers.get("From", ""))
+    name, email = _address(message.headers.get("From", ""))
     body: dict[str, Any] = {
         "personalizations": [{"to": [{"email": message.recipient}]}],
         "from": {"email": email, **({"name": name} if name else {})},
@@ -43,7 +50,7 @@ def mail_body(message: OutboundMessage, *, sandbox: bool = False) -> dict[str, A
         "categories": list(dict.fromkeys([message.journey, message.step])),
         "custom_args": {"message_id": str(message.outbox_id)},
     }
-    reply_name, reply_email = parseaddr(message.headers.get("Reply-To", ""))
+    reply_name, reply_email = _address(message.headers.get("Reply-To", ""))
     if reply_email:
         body["reply_to"] = {"email": reply_email, **({"name": reply_name} if reply_name else {})}
     headers = {k: v for k, v in message.headers.items() if k.lower() not in _NOT_HEADERS}

@@ -486,6 +486,11 @@ class FakeProvidersProcess:
         """``http://127.0.0.1:<port>``."""
         return f"http://127.0.0.1:{self.port}"
 
+    @property
+    def pid(self) -> int:
+        """The child's process id (0 when not running)."""
+        return self._proc.pid if self._proc is not None else 0
+
     def __enter__(self) -> FakeProvidersProcess:
         self.start()
         return self
