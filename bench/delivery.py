@@ -120,59 +120,13 @@ def _dispatch(url: str, key: str, count: int, workdir: Path) -> dict[str, Any]:
     from journeys.delivery.factory import build_channels
     from journeys.settings import Settings
     from journeys.store.db import open_store
-    from journeys.store.tables import customers, enrollments, outbox
+    from journeys.store.tables import outbox
+    from journeys.testing.seed import seed_outbox
 
     subject, html, text, headers = _message_parts()
     engine = open_store(f"sqlite:///{workdir / 'delivery.db'}")
-    people = [
-        {
-            "id": f"c-{i}",
-            "email": f"p{i}@example.com",
-            "email_opt_in": True,
-            "attributes": {},
-            "created_at": START,
-            "updated_at": START,
-        }
-        for i in range(count)
-    ]
-    runs = [
-        {
-            "id": i + 1,
-            "journey": "cart",
-            "version": "v",
-            "customer_id": f"c-{i}",
-            "status": "active",
-            "step": "remind",
-            "vars": {},
-            "entered_at": START,
-        }
-        for i in range(count)
-    ]
-    rows = [
-        {
-            "enrollment_id": i + 1,
-            "step": "remind",
-            "journey": "cart",
-            "customer_id": f"c-{i}",
-            "kind": "send",
-            "template": "cart_reminder",
-            "channel": "email",
-            "locale": "en",
-            "recipient": f"p{i}@example.com",
-            "subject": subject,
-            "html": html,
-            "text": text,
-            "headers": headers,
-            "status": "pending",
-            "due_at": START,
-            "created_at": START,
-        }
-        for i in range(count)
-    ]
-    with engine.begin() as conn:
-        conn.execute(customers.insert(), people)
-        conn.execute(enrollments.insert(), runs)
-        conn.execute(outbox.insert(), rows)
+    body = {"subject": subject, "html": html, "text": text, "headers": headers}
+    seed_outbox(engine, count, message=body)
     settings = Settings(channels={"email": {"provider": "sendgrid", "host": url}})
     channels = build_channels(settings, env={"SENDGRID_API_KEY": key})
     clock = VirtualClock(START)

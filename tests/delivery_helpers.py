@@ -3,93 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import Engine
 
+from journeys.channels.base import OutboundMessage
 from journeys.settings import Settings
-from journeys.store.tables import customers, enrollments, outbox
+from journeys.store.tables import outbox
+from journeys.testing.seed import START, seed_outbox
 
-START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
-
-
-def seed_outbox(
-    engine: Engine,
-    count: int,
-    *,
-    channel: str = "email",
-    message_kind: str = "marketing",
-    kind: str = "send",
-    opt_in: bool | None = True,
-    due_at: datetime = START,
-    journey: str = "cart",
-    step: str = "remind",
-    first: int = 1,
-    customer: Mapping[str, Any] | None = None,
-) -> list[int]:
-    """``count`` pending outbox rows for customers c-<n> (created, opted in or not), each with
-    its own enrollment; returns the outbox ids."""
-    people, runs, rows = [], [], []
-    for n in range(first, first + count):
-        cid = f"c-{n}"
-        people.append(
-            {
-                "id": cid,
-                "email": f"person{n}@example.com",
-                "phone": f"+1415555{n % 10000:04d}",
-                "first_name": f"Person{n}",
-                "locale": "en",
-                "email_opt_in": opt_in,
-                "attributes": {"sms_opt_in": opt_in} if opt_in is not None else {},
-                "created_at": due_at,
-                "updated_at": due_at,
-                **(customer or {}),
-            }
-        )
-        runs.append(
-            {
-                "id": n,
-                "journey": journey,
-                "version": "v1",
-                "customer_id": cid,
-                "status": "active",
-                "step": step,
-                "vars": {},
-                "entered_at": due_at,
-            }
-        )
-        recipient = people[-1]["phone"] if channel == "sms" else people[-1]["email"]
-        rows.append(
-            {
-                "enrollment_id": n,
-                "step": step,
-                "attempt": 1,
-                "journey": journey,
-                "customer_id": cid,
-                "kind": kind,
-                "template": "cart_reminder",
-                "channel": channel,
-                "locale": "en",
-                "recipient": recipient,
-                "subject": f"Hello Person{n}",
-                "html": f"<p>Hello Person{n}</p>",
-                "text": f"Hello Person{n}\n",
-                "status": "pending",
-                "due_at": due_at,
-                "created_at": due_at,
-                "message_kind": message_kind,
-            }
-        )
-    with engine.begin() as conn:
-        conn.execute(customers.insert(), people)
-        conn.execute(enrollments.insert(), runs)
-        conn.execute(outbox.insert(), rows)
-        ids = conn.scalars(
-            sa.select(outbox.c.id).where(outbox.c.enrollment_id.in_([r["id"] for r in runs]))
-        ).all()
-    return sorted(ids)
+__all__ = ["START", "delivery_settings", "message", "rows", "seed_outbox", "settle", "statuses"]
 
 
 def statuses(engine: Engine, ids: Iterable[int] | None = None) -> dict[int, str]:
@@ -105,6 +30,26 @@ def rows(engine: Engine) -> list[dict[str, Any]]:
     """Every outbox row as a dict, by id."""
     with engine.connect() as conn:
         return [dict(r._mapping) for r in conn.execute(sa.select(outbox).order_by(outbox.c.id))]
+
+
+def message(outbox_id: int = 1, **changes: Any) -> OutboundMessage:
+    """A rendered email for channel tests (``changes`` replace fields)."""
+    fields: dict[str, Any] = {
+        "outbox_id": outbox_id,
+        "customer_id": "c-1",
+        "journey": "cart",
+        "step": "remind",
+        "template": "cart_reminder",
+        "channel": "email",
+        "recipient": "a@example.com",
+        "subject": "Hello",
+        "html": "<p>Hello</p>",
+        "text": "Hello",
+        "locale": "en",
+        "due_at": START,
+        "headers": {"From": "Example Shop <shop@example.com>"},
+    }
+    return OutboundMessage(**{**fields, **changes})
 
 
 def delivery_settings(channels: Mapping[str, Any], **extra: Any) -> Settings:

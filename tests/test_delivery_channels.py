@@ -17,7 +17,7 @@ from aiosmtpd.smtp import AuthResult, Envelope, LoginPassword, Session
 from sqlalchemy import Engine
 
 from delivery_helpers import START, delivery_settings, rows, seed_outbox, settle
-from journeys.channels.base import OutboundMessage
+from delivery_helpers import message as delivery_message
 from journeys.channels.smtp_email import SmtpChannel
 from journeys.channels.webhook import signature
 from journeys.clock import VirtualClock
@@ -139,21 +139,7 @@ def test_smtp_refuses_a_wrong_password_for_good(
 ) -> None:
     controller, box = smtp_server
     channel = SmtpChannel("127.0.0.1", controller.port, user="me", password="wrong")
-    message = OutboundMessage(
-        1,
-        "c",
-        "j",
-        "s",
-        "t",
-        "email",
-        "a@example.com",
-        "S",
-        "",
-        "x",
-        "",
-        START,
-        {"From": "shop@example.com"},
-    )
+    message = delivery_message(1, html="")
     [result] = channel.send_batch([message])
     assert not result.retryable and "535" in str(result)  # type: ignore[union-attr]
     assert box.received == []
@@ -167,21 +153,7 @@ def test_smtp_over_ssl_and_an_unreachable_server(ca: trustme.CA, trusted: None) 
     controller.start()
     try:
         channel = SmtpChannel("127.0.0.1", controller.port, security="ssl")
-        message = OutboundMessage(
-            7,
-            "c",
-            "j",
-            "s",
-            "t",
-            "email",
-            "a@example.com",
-            "S",
-            "<p>x</p>",
-            "x",
-            "",
-            START,
-            {"From": "Shop <shop@example.com>"},
-        )
+        message = delivery_message(7)
         [sent] = channel.send_batch([message])
         assert sent.provider_id and len(box.received) == 1  # type: ignore[union-attr]
     finally:

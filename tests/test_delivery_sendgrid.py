@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine
 
-from delivery_helpers import START, delivery_settings, rows, seed_outbox, settle, statuses
+from delivery_helpers import START, delivery_settings, message, rows, seed_outbox, settle, statuses
 from journeys.channels.sendgrid_email import DEFAULT_HOST, SendGridChannel
 from journeys.delivery.dispatcher import dispatch
 from journeys.delivery.factory import ChannelSetupError, build_channels
@@ -229,10 +229,5 @@ def test_a_long_reset_leaves_the_channel_for_a_later_dispatch(
 
 def test_the_channel_alone_reports_each_answer() -> None:
     channel = SendGridChannel("SG.x", host="http://127.0.0.1:9", timeout=1)
-    from journeys.channels.base import OutboundMessage
-
-    message = OutboundMessage(
-        1, "c", "j", "s", "t", "email", "a@example.com", "S", "", "x", "", START
-    )
-    [result] = channel.send_batch([message])
-    assert result.retryable and not result.ambiguous and "cannot reach SendGrid" in str(result)
+    [result] = channel.send_batch([message()])
+    assert result.retryable and not result.ambiguous and "cannot reach SendGrid" in str(result)  # type: ignore[union-attr]

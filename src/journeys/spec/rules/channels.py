@@ -94,7 +94,7 @@ def template_kinds_agree(ctx: JourneyContext) -> Iterator[Diagnostic]:
 @project_rule
 def partials_sound(ctx: ProjectContext) -> Iterator[Diagnostic]:
     """Partials (``_layout.html``) compile in the sandbox, and every ``{% extends %}`` or
-    ``{% include %}`` of a used template names a partial that exists."""
+    ``{% include %}`` of a partial or of a used template names a partial that exists."""
     store = ctx.templates
     if store is None:
         return
@@ -109,16 +109,20 @@ def partials_sound(ctx: ProjectContext) -> Iterator[Diagnostic]:
             yield Diagnostic(
                 str(path), exc.lineno or 1, 1, exc.message or str(exc), "template-error"
             )
+            continue
         except Exception as exc:
             yield Diagnostic(str(path), 1, 1, str(exc), "template-error")
+            continue
+        yield from _references(path, names)
     used = {name for journey in ctx.journeys for _, name, _ in journey.template_sites()}
     for name in sorted(used):
         for locale in store.locales(name):
-            yield from _references(store.directory, name, locale, names)
+            yield from _references(
+                store.directory / f"{name}{'.' + locale if locale else ''}.html", names
+            )
 
 
-def _references(folder: Path, name: str, locale: str, partials: list[str]) -> Iterator[Diagnostic]:
-    path = folder / f"{name}{'.' + locale if locale else ''}.html"
+def _references(path: Path, partials: list[str]) -> Iterator[Diagnostic]:
     try:
         source = path.read_text(encoding="utf-8")
         refs = list(meta.find_referenced_templates(ENV.parse(source)))
@@ -128,6 +132,6 @@ def _references(folder: Path, name: str, locale: str, partials: list[str]) -> It
         if ref is None or ref in partials:
             continue
         line = next((i for i, text in enumerate(source.splitlines(), 1) if ref in text), 1)
-        msg = f"{quote(ref)} is not a partial in {folder}/" + did_you_mean(ref, partials)
+        msg = f"{quote(ref)} is not a partial in {path.parent}/" + did_you_mean(ref, partials)
         msg += valid_list(partials, "partials") if partials else " (add it, e.g. _layout.html)"
         yield Diagnostic(str(path), line, 1, msg, "template-error")
