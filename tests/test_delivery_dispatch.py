@@ -259,3 +259,37 @@ def test_erase_keeps_only_hashes_and_the_address_is_never_mailed_again(
     with engine.begin() as conn:
         assert erase_customer(conn, "nobody", START) is None
     engine.dispose()
+
+
+def test_what_the_renderer_asks_the_store(db_engine: Engine) -> None:
+    """Suppression reasons by (customer, channel, address) and marketing counts for caps."""
+    seed_outbox(db_engine, 2)
+    seed_outbox(db_engine, 1, first=3, message_kind="transactional")
+    seed_outbox(db_engine, 1, first=4, channel="sms")
+    _unsubscribe(db_engine, "c-1")
+    with db_engine.begin() as conn:
+        conn.execute(
+            suppressed_addresses.insert().values(
+                channel="email",
+                address_hash=store.address_hash("email", "gone@example.com"),
+                reason="erased",
+                created_at=START,
+            )
+        )
+        reasons = store.suppression_reasons(
+            conn,
+            [
+                ("c-1", "email", "person1@example.com"),
+                ("c-1", "sms", "+14155550001"),
+                ("c-9", "email", "GONE@example.com"),
+                ("c-2", "email", "person2@example.com"),
+            ],
+        )
+        counts = store.recent_marketing_counts(
+            conn, ["c-1", "c-2", "c-3", "c-4"], START - timedelta(days=1)
+        )
+    assert reasons == {
+        ("c-1", "email", "person1@example.com"): "unsubscribed",
+        ("c-9", "email", "GONE@example.com"): "erased",
+    }
+    assert counts == {"c-1": 1, "c-2": 1, "c-4": 1}  # every channel; transactional not counted

@@ -1,6 +1,10 @@
 """kill -9 of a dispatcher process at random points: under the at-most-once default no message
 is ever accepted twice by the provider, and the doubtful ones are ``unknown`` and listed by
-``journeys outbox`` (SQLite and PostgreSQL)."""
+``journeys outbox`` (SQLite and PostgreSQL).
+
+Each trial kills the dispatcher once the provider has accepted a random number of that
+trial's messages (0 to 80 % of them), so the kill lands while it works whatever the load on
+the machine; where exactly (claiming, waiting for the provider, recording) is chance."""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ import multiprocessing
 import os
 import random
 import signal
+import time
 from datetime import timedelta
 from typing import Any
 
@@ -51,20 +56,20 @@ def test_kill_9_never_sends_a_message_twice(db_url: str) -> None:
     rng = random.Random(20261201)
     engine = create_engine(db_url)
     doubtful_total = 0
-    killed_mid_run = 0
-    # Each answer takes 4 ms, so a run of 120 messages takes long enough to be interrupted.
-    with FakeProvidersProcess(CREDS, FaultPlan(latency=0.004)) as fake:
+    # Each answer takes 10 ms: a run of 120 messages is a few hundred milliseconds of work.
+    with FakeProvidersProcess(CREDS, FaultPlan(latency=0.01)) as fake:
         settings = _settings(fake.url)
         for trial in range(TRIALS):
             ids = seed_outbox(engine, MESSAGES, first=1 + trial * MESSAGES)
+            kill_after = fake.accepted_count() + rng.randrange(int(MESSAGES * 0.8))
             started = context.Event()
             child = context.Process(target=_child, args=(db_url, fake.url, started))
             child.start()
             assert started.wait(30), "the dispatcher did not start"
-            threading_sleep(rng.uniform(0.0, 0.6))
+            while fake.accepted_count() < kill_after and child.is_alive():
+                time.sleep(0.001)
             os.kill(child.pid, signal.SIGKILL)  # type: ignore[arg-type]
             child.join(10)
-            killed_mid_run += child.exitcode == -signal.SIGKILL
             # Restart later: the stopped dispatcher's lease has long passed.
             later = VirtualClock(SystemClock().now() + timedelta(hours=1))
             channels = build_channels(settings, clock=later, env=ENV)
@@ -78,7 +83,6 @@ def test_kill_9_never_sends_a_message_twice(db_url: str) -> None:
                 # Never twice; a sent message exactly once; an unknown one at most once.
                 assert times == 1 if status == "sent" else times <= 1, (trial, outbox_id)
             doubtful_total += sum(1 for s in by_status.values() if s == "unknown")
-    assert killed_mid_run >= TRIALS // 2, "most kills should land while the child works"
     assert doubtful_total > 0, "no kill landed during a provider call"
     runner = CliRunner()
     args = ["outbox", "--status", "unknown", "--database", db_url, "--limit", "10000"]
@@ -90,13 +94,6 @@ def test_kill_9_never_sends_a_message_twice(db_url: str) -> None:
     table = runner.invoke(_app(), args)
     assert f"{doubtful_total} unknown" in table.stderr and "outbox retry" in table.stderr
     engine.dispose()
-
-
-def threading_sleep(seconds: float) -> None:
-    """Real waiting (the child runs on the wall clock)."""
-    import time
-
-    time.sleep(seconds)
 
 
 def _app() -> Any:

@@ -98,31 +98,30 @@ def address_hash(channel: str, address: str) -> str:
     return hashlib.sha256(f"{channel}:{normal}".encode()).hexdigest()
 
 
-def consent_facts(
-    conn: Connection, rows: Sequence[Mapping[str, Any]]
-) -> tuple[dict[str, dict[str, Any]], dict[int, str]]:
-    """What consent needs to know about ``rows`` now: the customers' profiles by id (a
-    customer erased since is missing) and, by outbox id, why the row's address is suppressed
-    (``unsubscribed``, ``bounced``, ``complaint``; ``erased`` when the address or customer id
-    belonged to an erased customer) when it is."""
-    ids = sorted({r["customer_id"] for r in rows})
-    profiles: dict[str, dict[str, Any]] = {}
-    reasons: dict[tuple[str, str], str] = {}
-    for chunk in _chunks(ids):
-        for row in conn.execute(select(customers).where(customers.c.id.in_(chunk))):
-            profiles[row.id] = dict(row._mapping)
+Address = tuple[str, str, str | None]
+"""(customer id, channel, recipient address or None)."""
+
+
+def suppression_reasons(conn: Connection, addresses: Iterable[Address]) -> dict[Address, str]:
+    """Why each (customer, channel, recipient) is suppressed now, for those that are:
+    ``unsubscribed``, ``bounced`` or ``complaint`` (the customer's suppression on that
+    channel), or ``erased`` (the address or the customer id belonged to an erased customer).
+    The renderer asks before it renders; the dispatcher again before it sends."""
+    wanted = sorted(set(addresses), key=lambda a: (a[0], a[1], a[2] or ""))
+    by_customer: dict[tuple[str, str], str] = {}
+    for chunk in _chunks(sorted({cid for cid, _, _ in wanted})):
         stmt = select(suppressions.c.customer_id, suppressions.c.channel, suppressions.c.reason)
         for cid, channel, reason in conn.execute(stmt.where(suppressions.c.customer_id.in_(chunk))):
-            reasons[(cid, channel)] = reason
-    hashes: dict[int, list[tuple[str, str]]] = {}
-    for row in rows:
-        pairs = [(ERASED_ID, address_hash(ERASED_ID, row["customer_id"]))]
-        if row.get("recipient"):
-            pairs.append((row["channel"], address_hash(row["channel"], row["recipient"])))
-        hashes[row["id"]] = pairs
+            by_customer[(cid, channel)] = reason
+    hashes: dict[Address, list[tuple[str, str]]] = {}
+    for cid, channel, recipient in wanted:
+        pairs = [(ERASED_ID, address_hash(ERASED_ID, cid))]
+        if recipient:
+            pairs.append((channel, address_hash(channel, recipient)))
+        hashes[(cid, channel, recipient)] = pairs
     kept: dict[tuple[str, str], str] = {}
-    wanted = sorted({digest for pairs in hashes.values() for _, digest in pairs})
-    for chunk in _chunks(wanted):
+    digests = sorted({digest for pairs in hashes.values() for _, digest in pairs})
+    for chunk in _chunks(digests):
         stmt = select(
             suppressed_addresses.c.channel,
             suppressed_addresses.c.address_hash,
@@ -130,13 +129,29 @@ def consent_facts(
         ).where(suppressed_addresses.c.address_hash.in_(chunk))
         for channel, digest, reason in conn.execute(stmt):
             kept[(channel, digest)] = reason
-    suppressed: dict[int, str] = {}
-    for row in rows:
-        reason = reasons.get((row["customer_id"], row["channel"]))
-        for pair in hashes[row["id"]]:
+    found: dict[Address, str] = {}
+    for address, pairs in hashes.items():
+        reason = by_customer.get((address[0], address[1]))
+        for pair in pairs:
             reason = kept.get(pair, reason)
         if reason:
-            suppressed[row["id"]] = reason
+            found[address] = reason
+    return found
+
+
+def consent_facts(
+    conn: Connection, rows: Sequence[Mapping[str, Any]]
+) -> tuple[dict[str, dict[str, Any]], dict[int, str]]:
+    """What consent needs to know about outbox ``rows`` now: the customers' profiles by id (a
+    customer erased since is missing) and, by outbox id, why the row's address is suppressed
+    (:func:`suppression_reasons`) when it is."""
+    profiles: dict[str, dict[str, Any]] = {}
+    for chunk in _chunks(sorted({r["customer_id"] for r in rows})):
+        for row in conn.execute(select(customers).where(customers.c.id.in_(chunk))):
+            profiles[row.id] = dict(row._mapping)
+    keys = {r["id"]: (r["customer_id"], r["channel"], r.get("recipient")) for r in rows}
+    reasons = suppression_reasons(conn, keys.values())
+    suppressed = {i: reasons[key] for i, key in keys.items() if key in reasons}
     return profiles, suppressed
 
 

@@ -15,7 +15,8 @@ Routes (what the real clients call):
   ``X-Journeys-Signature: sha256=<hex>`` of ``timestamp.body`` with the shared secret; a bad
   signature is 401). ``POST /slack/<name>``: a Slack incoming webhook (``{"text": …}``, answers
   ``ok``).
-- ``GET /_stats``: what happened, as JSON (for a server running in another process).
+- ``GET /_stats``: what happened, as JSON (for a server running in another process);
+  ``GET /_count``: just how many requests it accepted.
 
 A :class:`FaultPlan` makes some answers ``429`` (with ``X-RateLimit-Reset`` in the clock's
 time), ``500``, a hang (no answer until the client times out and closes) or a drop (the
@@ -251,6 +252,10 @@ class FakeProviders:
     ) -> tuple[int, dict[str, str], bytes, str] | None:
         if method == "GET" and path.split("?")[0] == "/_stats":
             return 200, {}, json.dumps(self.stats()).encode(), "application/json"
+        if method == "GET" and path == "/_count":
+            with self._lock:
+                count = {"accepted": sum(map(len, self.accepted.values()))}
+            return 200, {}, json.dumps(count).encode(), "application/json"
         if method != "POST":
             return _json(404, {"errors": [{"message": "not found"}]})
         if path == "/v3/mail/send":
@@ -520,6 +525,12 @@ class FakeProvidersProcess:
         import httpx
 
         return dict(httpx.get(f"{self.url}/_stats", timeout=30).json())
+
+    def accepted_count(self) -> int:
+        """``GET /_count``: requests accepted so far."""
+        import httpx
+
+        return int(httpx.get(f"{self.url}/_count", timeout=30).json()["accepted"])
 
     def stop(self) -> None:
         """Stop the child (closing its stdin ends it)."""
