@@ -73,6 +73,7 @@ TARGETS = {
     "sweep_seconds": ("<=", 5.0),
     "peak_rss_mib": ("<=", 1024),
     "engine_vs_raw_slowdown": ("<=", 10.0),
+    "delivery_client_messages_per_s": (">=", 2_000),
 }
 
 BENCH_JOURNEY = """\
@@ -900,9 +901,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scale", type=float, default=float(os.environ.get("BENCH_SCALE", 1.0)))
     parser.add_argument(
         "--only",
-        default="stream,floor,waits,sweep,slice,naive,pg,prefect",
-        help="figures to run (stream,floor,waits,sweep,slice,naive,pg,prefect); floor replays "
-        "stream's database, so either name runs both",
+        default="stream,floor,waits,sweep,slice,naive,pg,prefect,delivery",
+        help="figures to run (stream,floor,waits,sweep,slice,naive,pg,prefect,delivery); floor "
+        "replays stream's database, so either name runs both",
     )
     for part in ("stream", "waits", "sweep"):
         parser.add_argument(
@@ -977,6 +978,10 @@ def main(argv: list[str] | None = None) -> int:
             latency = prefect_latency(scales["waits"])
             if latency is not None:
                 results["prefect_latency"] = latency
+        if "delivery" in only:
+            delivery = _bench_module("delivery", scale)
+            if delivery is not None:
+                results["delivery"] = delivery
     finally:
         if args.keep:
             print(f"kept {workdir}", file=sys.stderr)
@@ -1134,6 +1139,20 @@ def print_table(r: dict[str, Any]) -> None:
         for key, value in _flatten(r["prefect_latency"]):
             if isinstance(value, int | float) and not isinstance(value, bool):
                 add(f"7. prefect events: {key}", "", value, "")
+    if "delivery" in r and "client_messages_per_s" in r["delivery"]:
+        d = r["delivery"]
+        add(
+            "8. SendGrid client into a local server",
+            "delivery_client_messages_per_s",
+            d["client_messages_per_s"],
+            "messages/s",
+        )
+        add(
+            "   dispatch (claim, send, record) on SQLite",
+            "",
+            d["dispatch_messages_per_s"],
+            "messages/s",
+        )
     widths = [max(len(row[i]) for row in rows) for i in range(4)] if rows else [0] * 4
     header = ("measure", "result", "target", "")
     widths = [max(w, len(h)) for w, h in zip(widths, header, strict=True)]

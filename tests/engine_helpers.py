@@ -49,7 +49,9 @@ def write_project(
     settings: str | None = None,
 ) -> Project:
     """Write specs/templates (and ``settings`` as ``journeys.yaml``) under ``root`` and load
-    them; fails the test on diagnostics."""
+    them; fails the test on diagnostics. Without ``settings``, customers who never said
+    otherwise count as opted in (``consent: {missing: allow}``): these tests are about
+    journeys; consent has its own."""
     specs = root / "journey_specs"
     tdir = root / "templates"
     specs.mkdir(parents=True, exist_ok=True)
@@ -58,8 +60,9 @@ def write_project(
         (specs / f"{name}.yaml").write_text(textwrap.dedent(text), encoding="utf-8")
     if lifecycle:
         (specs / "lifecycle.yaml").write_text(textwrap.dedent(lifecycle), encoding="utf-8")
-    if settings is not None:
-        (root / "journeys.yaml").write_text(textwrap.dedent(settings), encoding="utf-8")
+    if settings is None:
+        settings = "consent: {missing: allow}\n"
+    (root / "journeys.yaml").write_text(textwrap.dedent(settings), encoding="utf-8")
     for name, text in {**BASIC_TEMPLATES, **(templates or {})}.items():
         (tdir / name).write_text(text, encoding="utf-8")
     project = load_project([specs], templates_dir=tdir)

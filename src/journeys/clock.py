@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
@@ -23,6 +24,11 @@ class SystemClock:
     def now(self) -> datetime:
         """The current UTC time."""
         return datetime.now(UTC)
+
+    def sleep(self, seconds: float) -> None:
+        """Wait ``seconds`` of wall-clock time (a provider's rate-limit reset, say)."""
+        if seconds > 0:
+            time.sleep(seconds)
 
 
 class VirtualClock:
@@ -45,6 +51,11 @@ class VirtualClock:
     def advance(self, delta: timedelta) -> None:
         """Move forward by ``delta``."""
         self.set(self._now + delta)
+
+    def sleep(self, seconds: float) -> None:
+        """Waiting in virtual time is moving the clock forward."""
+        if seconds > 0:
+            self.advance(timedelta(seconds=seconds))
 
 
 def as_utc(value: datetime) -> datetime:

@@ -123,7 +123,11 @@ def _answer_surveys(service: JourneyService, rng: random.Random, seen: list[int]
             select(
                 outbox.c.id, outbox.c.customer_id, outbox.c.journey, outbox.c.step, outbox.c.due_at
             )
-            .where(outbox.c.kind == "survey", outbox.c.status == "sent", outbox.c.id > seen[0])
+            .where(
+                outbox.c.kind == "survey",
+                outbox.c.status.in_(("sent", "logged")),
+                outbox.c.id > seen[0],
+            )
             .order_by(outbox.c.id)
         ).all()
     events = []
@@ -169,7 +173,7 @@ def _write_samples(service: JourneyService, folder: Path, per_template: int = 2)
                 outbox.c.subject,
                 outbox.c.html,
             )
-            .where(outbox.c.status == "sent", outbox.c.html.is_not(None))
+            .where(outbox.c.status.in_(("sent", "logged")), outbox.c.html.is_not(None))
             .order_by(outbox.c.id)
         ).all()
     for row in rows:

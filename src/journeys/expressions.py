@@ -18,6 +18,7 @@ from jinja2 import ChainableUndefined, Template, TemplateSyntaxError, meta, node
 from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
 from jinja2.visitor import NodeTransformer
 
+from journeys.locale_filters import register_locale_filters
 from journeys.sandbox_limits import (
     MAX_OUTPUT,
     LimitExceeded,
@@ -162,21 +163,14 @@ def _as_datetime(value: Any) -> datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
-def _money(value: Any, currency: str = "") -> str:
-    try:
-        amount = float(value)
-    except (TypeError, ValueError):
-        return str(value)
-    text = f"{amount:,.2f}"
-    return f"{text} {currency}".strip()
-
-
 def make_environment() -> JourneySandbox:
-    """A fresh sandbox with the journeys filters (``days_since``, ``money``), every filter
-    guarded, the ``format`` filter refused and no ``lipsum`` (it writes any amount of text)."""
+    """A fresh sandbox with the journeys filters: ``days_since`` and the locale-aware ``money``,
+    ``number``, ``percent``, ``date``, ``datetime`` (:mod:`journeys.locale_filters`); every
+    filter guarded, the ``format`` filter refused and no ``lipsum`` (it writes any amount of
+    text)."""
     env = JourneySandbox(undefined=ChainableUndefined, autoescape=False)
     env.filters["days_since"] = _days_since
-    env.filters["money"] = _money
+    register_locale_filters(env)
     env.filters = guarded_filters(env.filters)
     env.filters["journeys_turns"] = guarded_turns
     env.filters["journeys_concat"] = guarded_concat

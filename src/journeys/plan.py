@@ -162,6 +162,8 @@ class SendStep(Step):
     template: str = ""
     channel: str = "email"
     subject: str | None = None
+    message_kind: str = "marketing"
+    """``marketing`` (needs consent, carries unsubscribe headers) or ``transactional``."""
     kind: ClassVar[str] = "send"
 
 
@@ -175,6 +177,7 @@ class SurveyStep(Step):
     channel: str = "email"
     on_answer: str = END
     on_timeout: str = END
+    message_kind: str = "marketing"
     kind: ClassVar[str] = "survey"
 
     def targets(self) -> tuple[str, ...]:
@@ -274,6 +277,8 @@ class Plan:
     timezone: str = "UTC"
     source: str = ""
     templates: tuple[str, ...] = ()
+    sender: dict[str, str] | None = None
+    """The journey's own ``sender`` (email, name, reply_to), over the project's."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_index", {s.id: s for s in self.steps})
@@ -361,6 +366,7 @@ class Plan:
             timezone=data.get("timezone", "UTC"),
             source=data.get("source", ""),
             templates=tuple(data.get("templates", ())),
+            sender=data.get("sender"),
         )
 
     @classmethod

@@ -18,8 +18,9 @@ from sqlalchemy import Engine
 from journeys.channels.base import Channel, ChannelRegistry
 from journeys.channels.console import ConsoleChannel
 from journeys.clock import Clock, SystemClock, VirtualClock
+from journeys.delivery.dispatcher import dispatch
+from journeys.delivery.factory import build_channels
 from journeys.runtime.batch import Runtime
-from journeys.runtime.dispatch import dispatch
 from journeys.runtime.ingest import RecordReport, import_customers, ingest_events
 from journeys.runtime.passes import (
     WATERMARK,
@@ -90,7 +91,9 @@ class JourneyService:
         """The SQLAlchemy engine of a SQL store (None for the in-memory store)."""
         self.project = project
         self.clock = clock or SystemClock()
-        self.channels = channels if channels is not None else default_channels()
+        self.channels = (
+            channels if channels is not None else build_channels(project.settings, clock=self.clock)
+        )
         self.worker_id = worker_id or f"{os.uname().nodename}:{os.getpid()}"
         settings = project.settings
         self.runtime = Runtime(
@@ -205,8 +208,27 @@ class JourneyService:
         self.store.transaction(work)
 
     def dispatch(self, limit: int = 1000) -> int:
-        """Send due outbox messages through their channels, each exactly once."""
-        return dispatch(self.store, self.channels, self.clock, limit)
+        """Send every due outbox message through its channel (:mod:`journeys.delivery`), in
+        calls of at most ``limit`` messages (one dispatch batch each); returns how many went
+        out (sent to a provider, or logged by console and file). The in-memory store
+        (simulations) sends nothing."""
+        if self.db is None:
+            return 0
+        total = 0
+        while True:
+            report = dispatch(
+                self.db,
+                self.channels,
+                self.project.settings,
+                self.clock,
+                limit,
+                dispatcher_id=self.worker_id,
+            )
+            total += report.sent + report.logged
+            if report.handled < limit or not (report.sent or report.logged):
+                # Everything due is done, or what is left waits (a provider down, a reset
+                # ahead): the next dispatch takes it.
+                return total
 
     def tick(self, *, dispatch_all: bool = True) -> dict[str, int]:
         """A pass, then dispatch. ``dispatch_all=False`` (virtual-time drivers, the only

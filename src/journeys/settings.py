@@ -12,6 +12,9 @@ Example::
     frequency_cap: {messages: 3, per: 1d}   # per customer, all journeys, marketing email
     survey_secret: change-me  # signs survey and unsubscribe links
     base_url: http://localhost:8000
+    channels:                 # the provider behind each channel (docs/delivery.md)
+      email: {provider: sendgrid}           # key: $SENDGRID_API_KEY
+    consent: {missing: deny}  # no marketing without email_opt_in / sms_opt_in
 """
 
 from __future__ import annotations
@@ -22,6 +25,9 @@ from typing import Any, Literal
 
 Feb29 = Literal["feb28", "mar1"]
 """When Feb 29 birthdays fire in common years."""
+
+DEFAULT_AD_PREFIX: dict[str, str] = {"ko": "(광고) "}
+"""Subject prefix of marketing messages by locale (Korea's advertising rule)."""
 
 DEFAULT_TEAMS: dict[str, dict[str, str]] = {
     "support": {"channel": "console"},
@@ -47,6 +53,13 @@ class Settings:
     path: Path | None = None
     events: dict[str, dict[str, str] | None] = field(default_factory=dict)
     """The project's own event types (``events:``): type → declared data fields, or None."""
+    sender_reply_to: str | None = None
+    sender_address: str | None = None
+    channels: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """``channels:`` as written (validated); :mod:`journeys.delivery.config` reads it."""
+    consent_missing: Literal["deny", "allow"] = "deny"
+    list_unsubscribe_mailto: str | None = None
+    ad_subject_prefix: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_AD_PREFIX))
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], path: Path | None = None) -> Settings:
@@ -63,7 +76,12 @@ class Settings:
             "sender_name": sender.get("name"),
             "survey_secret": data.get("survey_secret"),
             "base_url": data.get("base_url"),
+            "sender_reply_to": sender.get("reply_to"),
+            "sender_address": sender.get("address"),
+            "consent_missing": (data.get("consent") or {}).get("missing"),
+            "list_unsubscribe_mailto": data.get("list_unsubscribe_mailto"),
         }
+        prefix = (data.get("advertising") or {}).get("subject_prefix")
         # The defaults live in the fields above only; a key left out keeps its default.
         return cls(
             **{name: str(value) for name, value in given.items() if value is not None},
@@ -77,6 +95,8 @@ class Settings:
                 else None
                 for name, decl in (data.get("events") or {}).items()
             },
+            channels={name: dict(spec) for name, spec in (data.get("channels") or {}).items()},
+            ad_subject_prefix=dict(DEFAULT_AD_PREFIX if prefix is None else prefix),
         )
 
 

@@ -103,7 +103,7 @@ class Customer:
     timezone: str | None = None
     birthday: str | None = None
     birthday_md: str | None = None
-    email_opt_in: bool = True
+    email_opt_in: bool | None = None
     stage: str | None = None
     attributes: dict[str, Any] = field(default_factory=dict)
     orders_count: int = 0
@@ -412,6 +412,10 @@ class MessageDraft:
     """The expression context at ``at``."""
     recipient: str | None
     locale: str | None
+    message_kind: str = "marketing"
+    """``marketing`` or ``transactional`` (consent, caps, unsubscribe headers)."""
+    sender: dict[str, str] | None = None
+    """The journey's own sender, over the project's."""
     status: str = "pending"
     error: str | None = None
 

@@ -8,8 +8,11 @@ A template file looks like::
     <p>Hello {{ customer.first_name }} …</p>
 
 An optional ``<name>[.<locale>].txt`` beside it is the plain-text part; without one the text is
-derived from the HTML. Locales fall back ``ko-KR`` → ``ko`` → the file without a locale.
-Templates are compiled once per (name, locale) in the sandbox of :mod:`journeys.expressions`.
+derived from the HTML template once, when it is compiled (:mod:`journeys.delivery.layout`, which
+also lets templates extend partials such as ``_layout.html``). Front matter may say
+``kind: transactional`` (default: marketing). Locales fall back ``ko-KR`` → ``ko`` → the file
+without a locale. Templates are compiled once per (name, locale) in the sandbox of
+:mod:`journeys.expressions`.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ import yaml
 from jinja2 import Template, TemplateSyntaxError
 from jinja2.sandbox import SecurityError
 
+from journeys.delivery.layout import derive_text, partial_environments, partial_files
 from journeys.expressions import ENV, HTML_ENV, ExpressionError, check_sandbox
 from journeys.sandbox_limits import budget
 
@@ -48,6 +52,8 @@ class TemplateSource:
     body_line: int
     subject_line: int = 2
     text_path: Path | None = None
+    kind: str | None = None
+    """``kind:`` of the front matter: ``marketing`` or ``transactional`` (None: not said)."""
 
     def parts(self) -> list[tuple[str, Path, int]]:
         """``(text, file, first line)`` of the subject, the HTML body and the text part (if
@@ -151,6 +157,8 @@ class TemplateStore:
         self.directory = Path(directory)
         self._compiled: dict[tuple[str, str], CompiledTemplate] = {}
         self._by_locale: dict[tuple[str, str | None], CompiledTemplate] = {}
+        # Templates may extend the folder's partials (_layout.html); see delivery.layout.
+        self._html_env, self._text_env = partial_environments(self.directory, HTML_ENV, ENV)
 
     @cached_property
     def _files(self) -> dict[tuple[str, str], Path]:
@@ -159,7 +167,7 @@ class TemplateStore:
             return found
         for path in sorted(self.directory.glob("*.html")):
             match = _NAME.match(path.stem)
-            if match:
+            if match and not path.stem.startswith("_"):  # _layout.html … are partials
                 found[(match["name"], match["locale"] or "")] = path
         return found
 
@@ -188,7 +196,7 @@ class TemplateStore:
         if path is None:
             raise TemplateError(f"template {name!r} ({locale or 'default'}) does not exist")
         raw = path.read_text(encoding="utf-8")
-        subject, body, body_line, subject_line = "", raw, 1, 2
+        subject, body, body_line, subject_line, kind = "", raw, 1, 2, None
         if raw.startswith("---"):
             end = raw.find("\n---", 3)
             if end < 0:
@@ -201,6 +209,12 @@ class TemplateStore:
             if not isinstance(meta, dict):
                 raise TemplateError("front matter must be 'subject: …'", path, 2)
             subject = str(meta.get("subject", ""))
+            kind = meta.get("kind")
+            if kind not in (None, "marketing", "transactional"):
+                found = re.search(r"^kind\s*:", raw[:end], re.MULTILINE)
+                line = raw[: found.start()].count("\n") + 1 if found else 2
+                msg = f"kind {kind!r} is not valid (valid: marketing, transactional)"
+                raise TemplateError(msg, path, line)
             found = re.search(r"^subject\s*:", raw[:end], re.MULTILINE)
             if found:
                 subject_line = raw[: found.start()].count("\n") + 1
@@ -222,6 +236,7 @@ class TemplateStore:
             body_line,
             subject_line,
             text_path if text is not None else None,
+            kind,
         )
 
     def compile(self, name: str, locale: str = "") -> CompiledTemplate:
@@ -234,11 +249,11 @@ class TemplateStore:
         compiled = CompiledTemplate(
             source=src,
             subject=_compile_part(ENV, src.subject, src.path, src.subject_line),
-            html=_compile_part(HTML_ENV, src.html, src.path, src.body_line),
+            html=_compile_part(self._html_env, src.html, src.path, src.body_line),
             text=(
-                _compile_part(ENV, src.text, src.text_path or src.path, 1)
+                _compile_part(self._text_env, src.text, src.text_path or src.path, 1)
                 if src.text is not None
-                else None
+                else _compile_part(self._text_env, derive_text(src.html), src.path, src.body_line)
             ),
         )
         self._compiled[key] = compiled
@@ -266,4 +281,14 @@ class TemplateStore:
                 txt = path.with_suffix(".txt")
                 if txt.exists():
                     h.update(txt.read_bytes())
+        for partial in partial_files(self.directory):
+            h.update(f"{partial.name}\0".encode() + partial.read_bytes())
         return h.hexdigest()
+
+    def kind(self, name: str) -> str | None:
+        """The ``kind:`` the front matter of ``name`` declares (its default file, else its
+        first locale), or None."""
+        locales = self.locales(name)
+        if not locales:
+            return None
+        return self.read(name, "" if "" in locales else locales[0]).kind

@@ -290,7 +290,7 @@ def test_locale_fallback_and_consent(tmp_path: Path, db_url: str) -> None:
     run_until(service, T0 + timedelta(hours=2))
     by_customer = {m["customer_id"]: m for m in messages(service)}
     assert (
-        by_customer["c-ko"]["subject"] == "안녕하세요 민지"
+        by_customer["c-ko"]["subject"] == "(광고) 안녕하세요 민지"  # Korean advertising rule
         and by_customer["c-ko"]["locale"] == "ko"
     )
     assert by_customer["c-en"]["status"] == "suppressed"
@@ -755,7 +755,7 @@ def test_a_channel_that_raises_does_not_resend_what_other_channels_sent(
 ) -> None:
     """One dispatch batch, two channels: email sends, the team's console channel raises. The
     email rows are marked sent once (a rollback would send them again next time); the team
-    rows stay pending and go out when the channel works again."""
+    rows stay pending, retried after a backoff, and go out when the channel works again."""
     spec = """
     journey: both
     name: Both
@@ -782,6 +782,7 @@ def test_a_channel_that_raises_does_not_resend_what_other_channels_sent(
     statuses = sorted((m["kind"], m["status"]) for m in messages(s))
     assert statuses == [("notify", "pending")] * 3 + [("send", "sent")] * 3
     s.channels = ChannelRegistry({**{n: NullChannel() for n in STANDARD_CHANNELS}, "email": email})
+    s.clock.set(utc(2026, 3, 2, 10))  # past the retry backoff
     s.dispatch()
     assert len(email.sent) == 3  # never twice
     assert {m["status"] for m in messages(s)} == {"sent"}

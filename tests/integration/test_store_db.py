@@ -176,7 +176,7 @@ def test_server_defaults(db_engine: Engine) -> None:
     with db_engine.begin() as conn:
         conn.execute(customers.insert().values(id="c-1", created_at=NOW, updated_at=NOW))
         row = conn.execute(sa.select(customers).where(customers.c.id == "c-1")).one()
-    assert row.email_opt_in is True
+    assert row.email_opt_in is None  # never said: consent.missing decides (docs/delivery.md)
     assert row.orders_count == 0
     assert row.lifetime_value == 0
     assert row.attributes == {}

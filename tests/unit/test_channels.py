@@ -21,6 +21,7 @@ from journeys.channels import (
     SendResult,
     UnknownChannelError,
 )
+from journeys.channels.base import LOGGED
 
 DUE = datetime(2026, 3, 1, 10, 15, tzinfo=UTC)
 
@@ -79,6 +80,7 @@ def test_outbound_message_is_frozen_and_serialisable() -> None:
         "locale",
         "due_at",
         "headers",
+        "message_kind",
     }
     assert _message().headers == {} and _message().headers is not _message().headers
 
@@ -92,6 +94,16 @@ def test_channel_error_carries_retryable() -> None:
     assert ChannelError("rate limited", retryable=True).retryable is True
     assert ChannelError("bad address").retryable is False
     assert "retryable=True" in repr(ChannelError("x", retryable=True))
+
+
+def test_channel_error_carries_what_the_provider_said() -> None:
+    limited = ChannelError("429", retryable=True, retry_after=2.5, status_code=429)
+    assert limited.rate_limited and limited.retry_after == 2.5 and limited.attempted
+    assert "retry_after=2.5" in repr(limited)
+    timeout = ChannelError("no answer", retryable=True, ambiguous=True)
+    assert timeout.ambiguous and not timeout.rate_limited and "ambiguous=True" in repr(timeout)
+    skipped = ChannelError("not sent", retryable=True, attempted=False)
+    assert "attempted=False" in repr(skipped)
 
 
 def test_builtin_channels_satisfy_the_protocol(tmp_path: Path) -> None:
@@ -152,6 +164,8 @@ def test_console_prints_one_line_per_message_without_html() -> None:
         "console:1",
         "console:2",
     ]
+    # A console reaches nobody: it logs, it never "sends".
+    assert {r.status for r in results if isinstance(r, SendResult)} == {LOGGED}
     lines = stream.getvalue().splitlines()
     assert lines == [
         "2026-03-01T10:15:00Z  #1 abandoned-cart/remind  cart_reminder -> c-1001 <ann@example.com>"
@@ -191,6 +205,7 @@ def test_file_channel_appends_json_lines(tmp_path: Path) -> None:
         "file:2",
         "file:3",
     ]
+    assert {r.status for r in [*first, *second] if isinstance(r, SendResult)} == {LOGGED}
     records = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
     assert [r["outbox_id"] for r in records] == [1, 2, 3]
     assert records[0] == _message(1).to_dict()

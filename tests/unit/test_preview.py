@@ -28,7 +28,13 @@ def store(tmp_path: Path) -> str:
     service = JourneyService.open(url, specs=ROOT / "journey_specs", templates=ROOT / "templates")
     try:
         people = [
-            {"id": "c-1", "email": "mina@example.com", "first_name": "Mina", "locale": "ko"},
+            {
+                "id": "c-1",
+                "email": "mina@example.com",
+                "first_name": "Mina",
+                "locale": "ko",
+                "email_opt_in": True,
+            },
             {"id": "c-2", "email": "leo@example.com", "first_name": "Leo", "email_opt_in": "no"},
         ]
         assert service.import_customers(people).ok
@@ -69,7 +75,7 @@ def test_preview_a_stored_customer_with_their_own_event(store: str) -> None:
     result = run("preview", "cart_reminder", "--customer", "c-1", "--database", store, *SPECS)
     assert result.exit_code == 0, result.output
     assert "event: cart.updated (stored: cart-1)" in result.output
-    assert "Blue teapot" in result.output and "42.00 EUR" in result.output
+    assert "Blue teapot" in result.output and "€42.00" in result.output
     assert "Mina" in result.output
 
 
@@ -104,7 +110,9 @@ def test_preview_open_writes_the_html_and_opens_a_browser(tmp_path: Path) -> Non
 
 def test_simulate_render_adds_subject_and_text(tmp_path: Path) -> None:
     customers = tmp_path / "c.jsonl"
-    customers.write_text(json.dumps({"id": "c-1", "email": "a@example.com"}) + "\n")
+    customers.write_text(
+        json.dumps({"id": "c-1", "email": "a@example.com", "email_opt_in": True}) + "\n"
+    )
     events = tmp_path / "e.jsonl"
     signup = {
         "id": "e1",

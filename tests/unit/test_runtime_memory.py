@@ -102,7 +102,9 @@ def make_service(
         batch_size=2,
     )
     service.start_cursors(T0)
-    service.import_customers([{"id": f"c-{i}", "email": f"{i}@x.io"} for i in range(1, 4)])
+    service.import_customers(
+        [{"id": f"c-{i}", "email": f"{i}@x.io", "email_opt_in": True} for i in range(1, 4)]
+    )
     return service
 
 
@@ -250,7 +252,7 @@ def test_the_frequency_cap_counts_the_sends_of_the_window_before_each(tmp_path: 
     """
     capped = Settings(frequency_cap_messages=1, frequency_cap_seconds=86400)
     s = make_service(tmp_path, drip, settings=capped)
-    s.import_customers([{"id": "c-1", "email": "1@x.io"}])
+    s.import_customers([{"id": "c-1", "email": "1@x.io", "email_opt_in": True}])
     s.ingest(
         [{"id": "x", "type": "signed", "customer_id": "c-1", "occurred_at": at(0), "data": {}}]
     )

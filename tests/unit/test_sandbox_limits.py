@@ -130,7 +130,9 @@ def test_one_message_over_budget_fails_with_a_reason_and_the_batch_goes_on(
             "greedy.html": "---\nsubject: Hi\n---\n<p>{{ event.data.word * event.data.n }}</p>\n"
         },
     )
-    people = [{"id": f"c-{i}", "email": f"c{i}@example.com"} for i in (1, 2, 3)]
+    people = [
+        {"id": f"c-{i}", "email": f"c{i}@example.com", "email_opt_in": True} for i in (1, 2, 3)
+    ]
     events = [
         {
             "id": f"e{i}",

@@ -4,6 +4,9 @@ A channel sends a *batch* of rendered outbox messages and returns one result per
 order: a :class:`SendResult` on success or a :class:`ChannelError` saying whether a retry may
 help. A channel never raises for one bad message; it may raise only when it cannot say
 anything about the batch (dispatch then treats every message as a retryable failure).
+
+A :class:`SendResult` says what happened: ``sent`` (a provider accepted the message) or
+``logged`` (a console or file channel wrote it down; nobody received it).
 """
 
 from __future__ import annotations
@@ -33,6 +36,8 @@ class OutboundMessage:
     locale: str
     due_at: datetime
     headers: dict[str, str] = field(default_factory=dict)
+    message_kind: str = "marketing"
+    """``marketing`` or ``transactional`` (decides unsubscribe headers and consent)."""
 
     def to_dict(self) -> dict[str, Any]:
         """Every field, JSON-ready (``due_at`` as ISO 8601 UTC with ``Z``)."""
@@ -50,29 +55,73 @@ class OutboundMessage:
             "locale": self.locale,
             "due_at": iso(self.due_at),
             "headers": dict(self.headers),
+            "message_kind": self.message_kind,
         }
+
+
+SENT = "sent"
+"""A provider accepted the message."""
+
+LOGGED = "logged"
+"""A console or file channel wrote the message down; it reached nobody."""
 
 
 @dataclass
 class SendResult:
-    """A message the provider accepted; ``provider_id`` identifies it there (for webhooks)."""
+    """What a channel did with one message.
+
+    ``provider_id`` identifies it at the provider (for webhooks), ``status`` is :data:`SENT`
+    or :data:`LOGGED`, ``detail`` the provider's own word (``202 Accepted``, ``queued``).
+    """
 
     provider_id: str | None = None
+    status: str = SENT
+    detail: str | None = None
 
 
 class ChannelError(Exception):
     """A message the channel could not send.
 
     ``retryable`` says whether sending it again later may succeed (timeouts, rate limits,
-    5xx) or not (invalid recipient, rejected content, unknown channel).
+    5xx) or not (invalid recipient, rejected content, unknown channel). ``retry_after`` is
+    the number of seconds the provider asked to wait (``Retry-After``,
+    ``X-RateLimit-Reset``), when it said so. ``ambiguous``: the request reached the provider
+    but no answer came back (a read timeout), so it may have been accepted. ``attempted``
+    False: the message never went out (the channel stopped the batch after a rate limit).
+    ``status_code`` is the provider's HTTP (or SMTP) status, when there was one.
     """
 
-    def __init__(self, message: str, *, retryable: bool = False) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        retryable: bool = False,
+        retry_after: float | None = None,
+        ambiguous: bool = False,
+        attempted: bool = True,
+        status_code: int | None = None,
+    ) -> None:
         super().__init__(message)
         self.retryable = retryable
+        self.retry_after = retry_after
+        self.ambiguous = ambiguous
+        self.attempted = attempted
+        self.status_code = status_code
+
+    @property
+    def rate_limited(self) -> bool:
+        """The provider said "too many requests" (HTTP 429)."""
+        return self.status_code == 429
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}({str(self)!r}, retryable={self.retryable})"
+        extra = ""
+        if self.retry_after is not None:
+            extra += f", retry_after={self.retry_after:g}"
+        if self.ambiguous:
+            extra += ", ambiguous=True"
+        if not self.attempted:
+            extra += ", attempted=False"
+        return f"{type(self).__name__}({str(self)!r}, retryable={self.retryable}{extra})"
 
 
 class UnknownChannelError(ChannelError, KeyError):

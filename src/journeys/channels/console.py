@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 from typing import TextIO
 
-from journeys.channels.base import ChannelError, OutboundMessage, SendResult
+from journeys.channels.base import LOGGED, ChannelError, OutboundMessage, SendResult
 from journeys.clock import iso
 
 
@@ -15,7 +15,10 @@ class ConsoleChannel:
     """Writes ``due  journey/step  template  -> recipient [channel, locale]  "subject"`` lines.
 
     Never the HTML body. ``stream`` defaults to the *current* ``sys.stdout`` at send time.
+    Results are ``logged``, never ``sent``: a console reaches nobody.
     """
+
+    provider = "console"
 
     def __init__(self, stream: TextIO | None = None, *, name: str = "console") -> None:
         self.name = name
@@ -48,7 +51,9 @@ class ConsoleChannel:
                 except (OSError, ValueError) as exc:  # closed or broken stream
                     failure = ChannelError(f"console write failed: {exc}", retryable=True)
             results.append(
-                failure if failure is not None else SendResult(f"console:{message.outbox_id}")
+                failure
+                if failure is not None
+                else SendResult(f"console:{message.outbox_id}", status=LOGGED)
             )
         with contextlib.suppress(OSError, ValueError):
             stream.flush()

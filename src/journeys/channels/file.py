@@ -7,15 +7,17 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from journeys.channels.base import ChannelError, OutboundMessage, SendResult
+from journeys.channels.base import LOGGED, ChannelError, OutboundMessage, SendResult
 
 
 class FileChannel:
     """Appends ``OutboundMessage.to_dict()`` as JSON Lines to ``path`` (UTF-8).
 
     The parent directory is created when needed; each batch is written and flushed before
-    ``send_batch`` returns. ``provider_id`` is ``file:<outbox_id>``.
+    ``send_batch`` returns. ``provider_id`` is ``file:<outbox_id>``; results are ``logged``.
     """
+
+    provider = "file"
 
     def __init__(self, path: str | os.PathLike[str], *, name: str = "file") -> None:
         self.name = name
@@ -34,4 +36,4 @@ class FileChannel:
         except OSError as exc:
             error = ChannelError(f"cannot write {self.path}: {exc}", retryable=True)
             return [error for _ in messages]
-        return [SendResult(f"file:{m.outbox_id}") for m in messages]
+        return [SendResult(f"file:{m.outbox_id}", status=LOGGED) for m in messages]

@@ -41,6 +41,7 @@ def _register() -> None:
     # Imported for their side effect of adding commands to `app`.
     from journeys.cli import (  # noqa: F401
         db_cmds,
+        delivery_cmds,
         engine_cmds,
         message_cmds,
         prefect_cmds,

@@ -7,6 +7,8 @@ import bisect
 from datetime import datetime, timedelta
 from typing import Any
 
+from journeys.delivery.consent import MARKETING, TRANSACTIONAL, may_send
+from journeys.delivery.recipients import NoAddress, recipient
 from journeys.plan import Plan
 from journeys.runtime.batch import Batch, CustomerState
 from journeys.runtime.decide import MessageIntent
@@ -27,7 +29,7 @@ def draft(
     ``at``: what the profile says (no address, no opt-in), suppressions and frequency caps."""
     customer = state.customer
     assert customer is not None
-    message = new_draft(batch.rt.settings, customer, enrollment, intent, context, at)
+    message = new_draft(batch.rt.settings, customer, enrollment, intent, context, at, plan)
     if intent.kind != "notify" and message.status == "pending":
         blocked = _blocked(batch, state, message)
         if blocked is not None:
@@ -43,48 +45,66 @@ def new_draft(
     intent: MessageIntent,
     context: dict[str, Any],
     at: datetime,
+    plan: Plan | None = None,
 ) -> MessageDraft:
     """A draft of ``intent`` for ``customer``, suppressed when the profile itself rules it
-    out (no address, no opt-in); suppressions and caps are the batch's to add."""
+    out (no valid address, no consent: :mod:`journeys.delivery.consent`); suppressions and
+    caps are the batch's to add. Team notifications are transactional."""
     attempt = int(enrollment.vars.get("sent", {}).get(intent.step, 1))
-    channel, recipient, locale = intent.channel, customer.email, customer.locale
-    if intent.kind == "notify":
-        team = settings.teams.get(intent.team or "", {})
-        channel = team.get("channel", "console")
-        recipient = team.get("address") or team.get("url") or intent.team
-        locale = settings.default_locale
+    kind = TRANSACTIONAL if intent.kind == "notify" else _kind(plan, intent.step)
     message = MessageDraft(
         enrollment=enrollment,
         step=intent.step,
         kind=intent.kind,
         template=intent.template,
-        channel=channel,
+        channel=intent.channel,
         subject=intent.subject,
         team=intent.team,
         attempt=attempt,
         at=at,
         customer=customer.view(),
         context=context,
-        recipient=recipient,
-        locale=locale or settings.default_locale,
+        recipient=None,
+        locale=customer.locale or settings.default_locale,
+        message_kind=kind,
+        sender=plan.sender if plan else None,
     )
-    if intent.kind != "notify" and channel == "email":
-        if not customer.email:
-            message.status, message.error = "suppressed", "no email address"
-        elif not customer.email_opt_in:
-            message.status, message.error = "suppressed", "no consent (email_opt_in is false)"
+    if intent.kind == "notify":
+        team = settings.teams.get(intent.team or "", {})
+        message.channel = team.get("channel", "console")
+        message.recipient = team.get("address") or team.get("url") or intent.team
+        message.locale = settings.default_locale
+        return message
+    try:
+        message.recipient = recipient(message.customer, message.channel, settings)
+    except NoAddress as exc:
+        message.status, message.error = "suppressed", str(exc)
+        return message
+    refused = may_send(message.customer, message.channel, kind, settings, None)
+    if refused is not None:
+        message.status, message.error = "suppressed", refused
     return message
 
 
+def _kind(plan: Plan | None, step_id: str) -> str:
+    if plan is not None and plan.has_step(step_id):
+        return str(getattr(plan.step(step_id), "message_kind", MARKETING))
+    return MARKETING
+
+
 def _blocked(batch: Batch, state: CustomerState, message: MessageDraft) -> str | None:
-    """Why the customer must not get ``message`` at its time (suppressions, caps), or None."""
-    if message.channel != "email":
-        return None
-    if "email" in state.suppressed:
-        return "unsubscribed or bounced"
+    """Why the customer must not get ``message`` at its time (a suppression of its channel,
+    the frequency cap on marketing sends), or None."""
     settings = batch.rt.settings
+    reason = state.suppressed.get(message.channel)
+    if reason is not None:
+        refused = may_send(
+            message.customer, message.channel, message.message_kind, settings, reason
+        )
+        if refused is not None:
+            return refused
     cap, per = settings.frequency_cap_messages, settings.frequency_cap_seconds
-    if message.kind != "send" or not cap or not per:
+    if message.kind != "send" or message.message_kind != MARKETING or not cap or not per:
         return None
     # The sends of the window (at - per, at]: exact whatever order batches run in, since a
     # customer's steps run in time order.

@@ -111,7 +111,7 @@ def _profile_field(out: dict[str, Any], key: str, value: Any, record: Mapping[st
         out["birthday"] = text
         out["birthday_md"] = text[5:10] if text else None
     elif key == "email_opt_in":
-        out["email_opt_in"] = True if value in (None, "") else parse_bool(value, key)
+        out["email_opt_in"] = None if value in (None, "") else parse_bool(value, key)
     elif key in ("locale", "phone", "first_name", "last_name", "stage"):
         out[key] = _text(record, key)
     elif key == "orders_count":

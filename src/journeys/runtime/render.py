@@ -2,7 +2,9 @@
 
 Templates and expressions run in the sandbox; a failure for one customer fails that one
 message with its reason and never the batch. Whether the message may go at all was decided
-when its step ran (:mod:`.messages`); a suppressed draft is stored without content.
+when its step ran (:mod:`.messages`); a suppressed draft is stored without content. The
+message itself (layout, inlined CSS, text part, unsubscribe headers, advertising prefix) is
+made by :class:`journeys.delivery.email.Composer`.
 """
 
 from __future__ import annotations
@@ -10,8 +12,9 @@ from __future__ import annotations
 from typing import Any
 
 from journeys.clock import Clock
-from journeys.expressions import ExpressionError, compile_template
-from journeys.runtime.links import survey_url, unsubscribe_url
+from journeys.delivery.email import Composer
+from journeys.expressions import ExpressionError
+from journeys.runtime.links import survey_url
 from journeys.settings import Settings
 from journeys.state import MessageDraft
 from journeys.templates import TemplateError, TemplateStore
@@ -24,6 +27,7 @@ class Renderer:
         self.settings = settings
         self.templates = templates
         self.clock = clock
+        self.composer = Composer(settings)
 
     def outbox_row(self, message: MessageDraft) -> dict[str, Any]:
         """The outbox row of ``message`` (its enrollment must have an id)."""
@@ -35,6 +39,7 @@ class Renderer:
             "journey": enrollment.journey,
             "customer_id": enrollment.customer_id,
             "kind": message.kind,
+            "message_kind": message.message_kind,
             "template": message.template,
             "channel": message.channel,
             "locale": "",
@@ -42,6 +47,7 @@ class Renderer:
             "subject": None,
             "html": None,
             "text": None,
+            "headers": None,
             "status": message.status,
             "due_at": message.at,
             "created_at": self.clock.now(),
@@ -53,7 +59,7 @@ class Renderer:
             row.update(self._render(message))
         except (TemplateError, ExpressionError) as exc:
             row.update(status="failed", error=f"template {message.template}: {exc}"[:1000])
-        except Exception as exc:  # a marketer's subject override may raise anything
+        except Exception as exc:  # a marketer's template may raise anything
             row.update(
                 status="failed",
                 error=f"template {message.template}: {type(exc).__name__}: {exc}"[:1000],
@@ -61,29 +67,32 @@ class Renderer:
         return row
 
     def _render(self, message: MessageDraft) -> dict[str, Any]:
-        settings = self.settings
         enrollment = message.enrollment
         ctx = dict(message.context)
-        ctx["unsubscribe_url"] = unsubscribe_url(
-            settings.base_url, settings.survey_secret, enrollment.customer_id
-        )
         if message.kind == "survey":
             ctx["survey_url"] = survey_url(
-                settings.base_url,
-                settings.survey_secret,
+                self.settings.base_url,
+                self.settings.survey_secret,
                 enrollment.id or 0,
                 enrollment.journey,
                 message.step,
                 enrollment.customer_id,
             )
         template = self.templates.for_locale(message.template, message.locale or "")
-        rendered = template.render(ctx)
-        subject = rendered.subject
-        if message.subject:
-            subject = " ".join(compile_template(message.subject).render(ctx).split())
+        composed = self.composer.compose(
+            template,
+            ctx,
+            customer_id=enrollment.customer_id,
+            channel=message.channel,
+            kind=message.message_kind,
+            locale=message.customer.get("locale") or self.settings.default_locale,
+            sender=message.sender,
+            subject=message.subject,
+        )
         return {
             "locale": template.source.locale,
-            "subject": subject,
-            "html": rendered.html,
-            "text": rendered.text,
+            "subject": composed.subject,
+            "html": composed.html,
+            "text": composed.text,
+            "headers": composed.headers or None,
         }

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from journeys.durations import parse_duration, parse_time_of_day
 from journeys.plan import (
@@ -87,9 +87,16 @@ def compile_trigger(spec: TriggerSpec) -> Trigger:
     return StageTrigger(stage=spec.stage)
 
 
-def compile_step(spec: StepSpec, following: str) -> Step:
-    """The plan step of a validated step; ``following`` is the id of the next step (or end)."""
+def compile_step(
+    spec: StepSpec, following: str, template_kinds: Mapping[str, str | None] | None = None
+) -> Step:
+    """The plan step of a validated step; ``following`` is the id of the next step (or end).
+
+    ``template_kinds``: the ``kind:`` each template's front matter declares; a send step's own
+    ``kind`` wins, then its template's, else ``marketing``.
+    """
     nxt = spec.goto or following
+    kinds = template_kinds or {}
     if isinstance(spec, WaitSpec):
         if isinstance(spec.wait, WaitUntil):
             return WaitStep(id=spec.id, next=nxt, until_minutes=parse_time_of_day(spec.wait.until))
@@ -114,7 +121,12 @@ def compile_step(spec: StepSpec, following: str) -> Step:
     if isinstance(spec, SendSpec):
         s = spec.send
         return SendStep(
-            id=spec.id, next=nxt, template=s.template, channel=s.channel, subject=s.subject
+            id=spec.id,
+            next=nxt,
+            template=s.template,
+            channel=s.channel,
+            subject=s.subject,
+            message_kind=s.kind or kinds.get(s.template) or "marketing",
         )
     if isinstance(spec, SurveySpec):
         v = spec.survey
@@ -127,6 +139,7 @@ def compile_step(spec: StepSpec, following: str) -> Step:
             channel=v.channel,
             on_answer=spec.on_answer or nxt,
             on_timeout=spec.on_timeout or nxt,
+            message_kind=kinds.get(v.template) or "marketing",
         )
     if isinstance(spec, NotifySpec):
         return NotifyStep(id=spec.id, next=nxt, to=spec.notify.to, template=spec.notify.template)
@@ -171,8 +184,10 @@ def compile_journey(
     :func:`journeys.spec.load_project` to get only plans without errors.
     """
     ids = [s.id for s in steps]
+    kinds = _template_kinds(steps, templates)
     compiled = tuple(
-        compile_step(spec, ids[i + 1] if i + 1 < len(ids) else END) for i, spec in enumerate(steps)
+        compile_step(spec, ids[i + 1] if i + 1 < len(ids) else END, kinds)
+        for i, spec in enumerate(steps)
     )
     names = templates_used(compiled)
     goal = None
@@ -194,7 +209,25 @@ def compile_journey(
         timezone=head.timezone or default_timezone,
         source=source,
         templates=names,
+        sender=head.sender.model_dump(exclude_none=True) if head.sender else None,
     )
+
+
+def _template_kinds(
+    steps: Sequence[StepSpec], templates: TemplateStore | None
+) -> dict[str, str | None]:
+    """``kind:`` of the front matter of every template a send or survey step uses."""
+    if templates is None:
+        return {}
+    names = {s.send.template for s in steps if isinstance(s, SendSpec)}
+    names |= {s.survey.template for s in steps if isinstance(s, SurveySpec)}
+    found: dict[str, str | None] = {}
+    for name in names:
+        try:
+            found[name] = templates.kind(name)
+        except Exception:  # a missing or broken template is reported by its own rule
+            found[name] = None
+    return found
 
 
 def compile_lifecycle(spec: LifecycleFile) -> Lifecycle:

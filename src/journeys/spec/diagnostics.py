@@ -57,6 +57,7 @@ CODES: dict[str, str] = {
     "unknown-event": "an event type that is not well-known, declared in journeys.yaml or stored",
     "unknown-event-field": "event.data.<field> (or emit data) names a field the event type's"
     " declaration in journeys.yaml does not have",
+    "unconfigured-channel": "a step sends on a channel that channels: in journeys.yaml lacks",
     "internal-error": "a bug in the validator; please report it with the file",
     # scenario files (journeys test)
     "bad-record": "(scenario) a customer or event that journeys import/ingest would refuse",

@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal, get_args
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag
 
 from journeys.settings import Feb29, Settings
+from journeys.spec.delivery_models import AdvertisingSpec, ChannelsSpec, ConsentSpec
 from journeys.spec.events import DataType
 from journeys.spec.types import (
     Cron,
@@ -37,10 +38,21 @@ Stage = Literal["awareness", "consideration", "purchase", "loyalty", "advocacy"]
 Channel = Literal["email", "sms", "push", "webhook", "console"]
 CHANNELS: tuple[str, ...] = get_args(Channel)
 """The channel names a step may use (``channel:``)."""
+MessageKind = Literal["marketing", "transactional"]
+"""What a message is for: marketing needs consent and carries unsubscribe headers."""
 
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class SenderSpec(_Model):
+    """``sender: {email, name, reply_to, address}`` (project), or per journey (its From)."""
+
+    email: str | None = None
+    name: str | None = None
+    reply_to: str | None = None
+    address: str | None = None
 
 
 # --------------------------------------------------------------------------- triggers
@@ -139,6 +151,7 @@ class SendBody(_Model):
     template: TemplateName
     channel: Channel = "email"
     subject: str | None = None
+    kind: MessageKind | None = None
 
 
 class SurveyBody(_Model):
@@ -297,6 +310,7 @@ class JourneyHead(_Model):
     goal: GoalSpec | None = None
     quiet_hours: QuietHours | None = None
     timezone: TimeZone | None = None
+    sender: SenderSpec | None = None
     steps: Annotated[list[Any], Field(min_length=1)]
 
 
@@ -350,13 +364,8 @@ class TeamSpec(_Model):
     channel: Channel
     address: str | None = None
     url: str | None = None
-
-
-class SenderSpec(_Model):
-    """``sender: {email, name}``."""
-
-    email: str | None = None
-    name: str | None = None
+    format: Literal["json", "slack"] | None = None
+    secret_env: str | None = None
 
 
 class FrequencyCapSpec(_Model):
@@ -388,3 +397,7 @@ class SettingsFile(_Model):
     survey_secret: str | None = None
     base_url: str | None = None
     events: dict[EventType, EventDeclarationSpec] = Field(default_factory=dict)
+    channels: ChannelsSpec | None = None
+    consent: ConsentSpec | None = None
+    list_unsubscribe_mailto: str | None = None
+    advertising: AdvertisingSpec | None = None

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from journeys.settings import Settings
+from journeys.spec.delivery_models import check_delivery_settings
 from journeys.spec.diagnostics import Diagnostic, quote
 from journeys.spec.models import SettingsFile
 from journeys.spec.structure import describe, validate_part
@@ -29,6 +30,7 @@ def parse_settings(doc: YamlDoc, path: Path) -> tuple[Settings | None, list[Diag
             if need and not team.get(need):
                 msg = f"team {quote(name)} uses channel {team['channel']} and needs {quote(need)}"
                 problems.append(doc.at(("teams", name), msg, "missing-field"))
+    problems.extend(check_delivery_settings(doc, data))
     if problems or spec is None:
         return None, problems
     try:

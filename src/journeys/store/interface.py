@@ -212,14 +212,6 @@ class Tx(Protocol):
         """(customer, due time) of marketing email sends due after ``since``."""
         ...
 
-    def claim_outbox(self, now: datetime, limit: int) -> list[dict[str, Any]]:
-        """Pending messages due by ``now``, oldest first, held for this transaction."""
-        ...
-
-    def finish_outbox(self, rows: Sequence[Mapping[str, Any]]) -> None:
-        """Record sending results (``_id``, status, sent_at, provider_id, error)."""
-        ...
-
     # ---------------------------------------------------------------- versions, state
     def save_versions(self, rows: Sequence[Mapping[str, Any]]) -> None:
         """Store compiled plans by (journey, version); known versions are kept."""

@@ -315,22 +315,10 @@ class MemoryTx:
             for row in self.s.outbox.values()
             if row["customer_id"] in wanted
             and row["kind"] == "send"
-            and row["channel"] == "email"
-            and row["status"] in ("pending", "sent")
+            and row.get("message_kind", "marketing") == "marketing"
+            and row["status"] in ("pending", "sending", "sent", "logged", "unknown")
             and row["due_at"] > since
         ]
-
-    def claim_outbox(self, now: datetime, limit: int) -> list[dict[str, Any]]:
-        due = [r for r in self.s.outbox.values() if r["status"] == "pending" and r["due_at"] <= now]
-        return [dict(r) for r in sorted(due, key=lambda r: (r["due_at"], r["id"]))[:limit]]
-
-    def finish_outbox(self, rows: Sequence[Mapping[str, Any]]) -> None:
-        by_id = {r["id"]: key for key, r in self.s.outbox.items()}
-        for result in rows:
-            key = by_id.get(result["_id"])
-            if key is not None and self.s.outbox[key]["status"] == "pending":
-                fields = {k: v for k, v in result.items() if k != "_id"}
-                self._set(self.s.outbox, key, {**self.s.outbox[key], **fields})
 
     # ---------------------------------------------------------------- versions, state
     def save_versions(self, rows: Sequence[Mapping[str, Any]]) -> None:

@@ -199,12 +199,6 @@ class SqlTx:
     def recent_sends(self, ids: Iterable[str], since: datetime) -> list[tuple[str, datetime]]:
         return messages.recent_sends(self.conn, ids, since)
 
-    def claim_outbox(self, now: datetime, limit: int) -> list[dict[str, Any]]:
-        return messages.claim_outbox(self.conn, now, limit)
-
-    def finish_outbox(self, rows: Sequence[Mapping[str, Any]]) -> None:
-        messages.finish_outbox(self.conn, rows)
-
     # versions, state
     def save_versions(self, rows: Sequence[Mapping[str, Any]]) -> None:
         repo.save_versions(self.conn, rows)

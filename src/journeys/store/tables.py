@@ -27,7 +27,6 @@ from sqlalchemy import (
     UniqueConstraint,
     literal_column,
     text,
-    true,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
@@ -133,7 +132,8 @@ customers = Table(
     Column("timezone", String(64)),
     Column("birthday", String(10)),  # YYYY-MM-DD as given
     Column("birthday_md", String(5)),  # MM-DD, indexed for the yearly sweep
-    Column("email_opt_in", Boolean, nullable=False, server_default=true()),  # 1 | true
+    # True, False, or NULL when the profile never said (consent.missing decides; 0005).
+    Column("email_opt_in", Boolean),
     Column("stage", String(32)),
     Column("attributes", Json, nullable=False, default=dict),
     Column("orders_count", Integer, nullable=False, server_default=text("0")),
@@ -271,12 +271,22 @@ outbox = Table(
     Column("subject", Text),
     Column("html", Text),
     Column("text", Text),
-    Column("status", String(16), nullable=False),  # pending | sent | failed | suppressed
+    # pending | sending | sent | logged | failed | unknown | suppressed (docs/delivery.md)
+    Column("status", String(16), nullable=False),
     Column("due_at", UtcDateTime(), nullable=False),
     Column("created_at", UtcDateTime(), nullable=False),
     Column("sent_at", UtcDateTime()),
     Column("error", Text),
     Column("provider_id", String(200)),
+    # Delivery (0005): marketing | transactional; provider calls made; not before this time;
+    # when and by whom it was marked sending (committed before the provider call).
+    Column("message_kind", String(16), nullable=False, server_default="marketing"),
+    Column("attempts", Integer, nullable=False, server_default=text("0")),
+    Column("next_attempt_at", UtcDateTime()),
+    Column("sending_at", UtcDateTime()),
+    Column("dispatcher", String(200)),
+    Column("provider_status", String(200)),  # the provider's own answer: "202", "queued"
+    Column("headers", Json),  # From, Reply-To, List-Unsubscribe … as composed
     UniqueConstraint("enrollment_id", "step", "attempt", name="uq_outbox_enrollment_step_attempt"),
     Index("ix_outbox_pending", "status", "due_at"),
 )
@@ -319,6 +329,17 @@ suppressions = Table(
     Column("reason", String(64), nullable=False),  # unsubscribed | bounced | complaint
     Column("created_at", UtcDateTime(), nullable=False),
     UniqueConstraint("customer_id", "channel", name="uq_suppressions_customer_channel"),
+)
+
+suppressed_addresses = Table(
+    "suppressed_addresses",
+    metadata,
+    # sha256 of the normalised address (lower-case email, E.164 phone): what is left of an
+    # erased customer, so that a re-import of the same address is never contacted again.
+    Column("channel", String(32), primary_key=True),
+    Column("address_hash", String(64), primary_key=True),
+    Column("reason", String(64), nullable=False),  # erased | unsubscribed | bounced …
+    Column("created_at", UtcDateTime(), nullable=False),
 )
 
 scheduler_state = Table(

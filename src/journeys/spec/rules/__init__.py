@@ -1,6 +1,6 @@
 """Semantic rules, one function per check (importing this package registers them all)."""
 
-from journeys.spec.rules import events, expressions, project, steps, templates
+from journeys.spec.rules import channels, events, expressions, project, steps, templates
 from journeys.spec.rules.registry import (
     JOURNEY_RULES,
     PROJECT_RULES,
@@ -13,6 +13,7 @@ from journeys.spec.rules.registry import (
 __all__ = [
     "JOURNEY_RULES",
     "PROJECT_RULES",
+    "channels",
     "events",
     "expressions",
     "journey_rule",
