@@ -10,8 +10,12 @@ Example::
       support: {channel: email, address: support@example.com}
       sales: {channel: console}
     frequency_cap: {messages: 3, per: 1d}   # per customer, all journeys, marketing email
-    survey_secret: change-me  # signs survey and unsubscribe links
-    base_url: http://localhost:8000
+    base_url: http://localhost:8000  # where `journeys web` is reachable; links point here
+    web: {survey_expires: 30d}          # the web app (journeys.spec.web_models, docs/web.md)
+    topics: {newsletter: {label: Newsletter}}   # subscription topics
+    sendgrid: {webhook_public_key: MFkw…}       # the signed Event Webhook's key
+
+The secret that signs links is not a setting: see :mod:`journeys.secrets`.
 """
 
 from __future__ import annotations
@@ -42,9 +46,14 @@ class Settings:
     teams: dict[str, dict[str, str]] = field(default_factory=lambda: dict(DEFAULT_TEAMS))
     frequency_cap_messages: int | None = None
     frequency_cap_seconds: int | None = None
-    survey_secret: str = "journeys-dev-secret"
     base_url: str = "http://localhost:8000"
     path: Path | None = None
+    web: dict[str, Any] = field(default_factory=dict)
+    """``web:`` as written (validated); :mod:`journeys.web.config` reads it."""
+    topics: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """``topics:`` as written (validated): subscription topics of the preference page."""
+    sendgrid: dict[str, Any] = field(default_factory=dict)
+    """``sendgrid:`` as written (validated)."""
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], path: Path | None = None) -> Settings:
@@ -59,7 +68,6 @@ class Settings:
             "feb29": data.get("feb29"),
             "sender_email": sender.get("email"),
             "sender_name": sender.get("name"),
-            "survey_secret": data.get("survey_secret"),
             "base_url": data.get("base_url"),
         }
         # The defaults live in the fields above only; a key left out keeps its default.
@@ -69,6 +77,9 @@ class Settings:
             frequency_cap_messages=cap.get("messages"),
             frequency_cap_seconds=parse_duration(cap["per"]) if cap.get("per") else None,
             path=path,
+            web=dict(data.get("web") or {}),
+            topics={name: dict(spec) for name, spec in (data.get("topics") or {}).items()},
+            sendgrid=dict(data.get("sendgrid") or {}),
         )
 
 

@@ -39,7 +39,7 @@ def load_valid_project(specs: Path, templates: Path | None, *, doing: str = "") 
 
 def _register() -> None:
     # Imported for their side effect of adding commands to `app`.
-    from journeys.cli import engine_cmds, prefect_cmds, spec_cmds  # noqa: F401
+    from journeys.cli import engine_cmds, prefect_cmds, spec_cmds, web_cmds  # noqa: F401
 
 
 def main() -> None:

@@ -75,17 +75,11 @@ class Renderer:
         if status != "pending":
             return row
         mctx = dict(ctx)
-        mctx["unsubscribe_url"] = unsubscribe_url(
-            settings.base_url, settings.survey_secret, person["id"]
-        )
+        signed_at = self.clock.now()
+        mctx["unsubscribe_url"] = unsubscribe_url(settings, person["id"], at=signed_at)
         if intent.kind == "survey":
             mctx["survey_url"] = survey_url(
-                settings.base_url,
-                settings.survey_secret,
-                enr["id"],
-                plan.journey,
-                intent.step,
-                person["id"],
+                settings, enr["id"], plan.journey, intent.step, at=signed_at
             )
         try:
             template = self.templates.for_locale(intent.template, locale)

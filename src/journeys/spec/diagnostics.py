@@ -53,6 +53,7 @@ CODES: dict[str, str] = {
     "missing-locale": "a template lacks a locale that other templates of the journey have",
     "template-error": "a template file that does not compile or is refused by the sandbox",
     "unknown-team": "notify.to names a team that journeys.yaml does not define",
+    "secret-in-settings": "journeys.yaml holds a secret; secrets come from the environment",
     "internal-error": "a bug in the validator; please report it with the file",
     "in-flight-step-removed": "(warning, validate --database) customers are in flight at a step "
     "this version removes; they finish on their own version",

@@ -28,6 +28,7 @@ from journeys.spec.types import (
     TimeOfDay,
     TimeZone,
 )
+from journeys.spec.web_models import SendgridSpec, TopicSpec, WebSpec
 
 Stage = Literal["awareness", "consideration", "purchase", "loyalty", "advocacy"]
 Channel = Literal["email", "sms", "push", "webhook", "console"]
@@ -371,5 +372,7 @@ class SettingsFile(_Model):
     sender: SenderSpec | None = None
     teams: dict[str, TeamSpec] = Field(default_factory=dict)
     frequency_cap: FrequencyCapSpec | None = None
-    survey_secret: str | None = None
     base_url: str | None = None
+    web: WebSpec | None = None
+    topics: dict[str, TopicSpec] | None = None
+    sendgrid: SendgridSpec | None = None
