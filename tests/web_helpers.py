@@ -47,10 +47,13 @@ topics:
 """
 
 
-def write_project(root: Path, extra: str = "") -> Path:
-    """The repository's example journeys and templates with test settings, under ``root``."""
+def write_project(root: Path, extra: str = "", journeys: dict[str, str] | None = None) -> Path:
+    """The repository's example journeys and templates with test settings (and ``journeys``
+    added to the specs), under ``root``."""
     shutil.copytree(REPO / "journey_specs", root / "journey_specs")
     shutil.copytree(REPO / "templates", root / "templates")
+    for name, text in (journeys or {}).items():
+        (root / "journey_specs" / f"{name}.yaml").write_text(text, encoding="utf-8")
     (root / "journeys.yaml").write_text(SETTINGS + extra, encoding="utf-8")
     return root
 
@@ -97,11 +100,18 @@ class WebEnv:
             return [dict(r) for r in conn.execute(select(table).where(*where)).mappings()]
 
 
-def open_env(root: Path, database_url: str, extra_settings: str = "", **app_kw: Any) -> WebEnv:
+def open_env(
+    root: Path,
+    database_url: str,
+    extra_settings: str = "",
+    extra_journeys: dict[str, str] | None = None,
+    **app_kw: Any,
+) -> WebEnv:
     """Everything a web test needs (the secret comes from ``$JOURNEYS_SECRET_KEY``, which the
     ``web_secret`` fixture sets)."""
     private, public = signing_key()
-    write_project(root, extra_settings + f"\nsendgrid: {{webhook_public_key: {public}}}\n")
+    settings = extra_settings + f"\nsendgrid: {{webhook_public_key: {public}}}\n"
+    write_project(root, settings, extra_journeys)
     clock = VirtualClock(T0)
     service = JourneyService.open(
         database_url, specs=root / "journey_specs", templates=root / "templates", clock=clock
