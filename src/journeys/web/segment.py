@@ -9,8 +9,11 @@
 - ``group`` and ``alias``, and messages without a ``userId`` (anonymous visitors: journeys
   follows known customers), are skipped, not refused, so Segment does not retry them.
 
-``messageId`` is the event id, so a retried message is stored once; the time is ``timestamp``,
-else ``originalTimestamp``, else ``sentAt``, else when it arrived.
+A user needs no ``identify`` first: each request also stores a ``customer.updated`` without
+traits for every user it names (id ``segment-user:<userId>``, so once per user ever), which makes
+an unknown user a customer. ``messageId`` is the event id, so a retried message is stored
+once; the time is ``timestamp``, else ``originalTimestamp``, else ``sentAt``, else when it
+arrived.
 """
 
 from __future__ import annotations
@@ -130,4 +133,17 @@ def to_event(
         "customer_id": str(user).strip(),
         "occurred_at": when,
         "data": data,
+    }
+
+
+def implied_customer(event: Mapping[str, Any]) -> dict[str, Any]:
+    """The ``customer.updated`` (no traits) that makes the sender of ``event`` a customer, with
+    one id per user so that it is stored once."""
+    cid = event["customer_id"]
+    return {
+        "id": f"segment-user:{cid}",
+        "type": "customer.updated",
+        "customer_id": cid,
+        "occurred_at": event["occurred_at"],
+        "data": {},
     }

@@ -139,8 +139,10 @@ async def _segment(request: Request, kind: str) -> JSONResponse:
         messages = [body]
     now = core.now()
     records: list[dict[str, Any] | None] = []
+    origin: list[int] = []  # the message index of each record
     errors: list[tuple[int, str]] = []
     skipped = 0
+    users: set[str] = set()
     for index, message in enumerate(messages):
         try:
             if kind == "batch" and not (isinstance(message, Mapping) and message.get("type")):
@@ -148,14 +150,20 @@ async def _segment(request: Request, kind: str) -> JSONResponse:
             event = segment.to_event(message, kind, mapping=core.config.segment_events, now=now)
         except RecordError as exc:
             errors.append((index, str(exc)))
-            records.append(None)
             continue
         if isinstance(event, segment.Skipped):
             skipped += 1
-            records.append(None)
-        else:
-            records.append(event)
+            continue
+        if event["customer_id"] not in users:
+            # Segment needs no identify before a track: a user journeys has not seen yet
+            # comes into being with their first message (stored once, whatever the retries).
+            users.add(event["customer_id"])
+            records.append(segment.implied_customer(event))
+            origin.append(index)
+        records.append(event)
+        origin.append(index)
     report = await run_in_threadpool(core.ingest, records, "segment", 0)
+    report.errors = [(origin[position], message) for position, message in report.errors]
     return _answer(report, errors, skipped)
 
 
