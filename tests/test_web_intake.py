@@ -39,7 +39,7 @@ def _event(eid: str, cid: str = "c-1", etype: str = "cart.updated", **data: Any)
 
 
 def test_events_are_stored_and_bad_ones_listed_by_index(web_env: WebEnv) -> None:
-    add_customer(web_env)
+    add_customer(web_env.service)
     key = _key(web_env)
     batch = [
         _event("e1", cart_total=30),
@@ -141,7 +141,7 @@ def test_oversize_bodies_get_413_declared_or_streamed(
     env = open_env(tmp_path / "p", sqlite_url, "web: {max_body_kb: 1}\n")
     try:
         key = _key(env)
-        add_customer(env)
+        add_customer(env.service)
         big = [_event(f"e{i}", cart_total=i) for i in range(40)]
         declared = env.client.post("/v1/events", json=big, headers=_bearer(key))
         assert declared.status_code == 413

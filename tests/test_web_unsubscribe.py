@@ -25,7 +25,7 @@ from web_helpers import (
 
 
 def _link(env: WebEnv, cid: str = "c-1", locale: str = "en", topic: str | None = None) -> str:
-    add_customer(env, cid, locale)
+    add_customer(env.service, cid, locale)
     token = unsubscribe_token(LinkKeys(SECRET), cid, "email", topic, env.clock.now())
     return f"/unsubscribe/{token}"
 

@@ -244,7 +244,7 @@ def sms_env(tmp_path: Path, sqlite_url: str, monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setenv("JOURNEYS_SECRET_KEY", SECRET)
     monkeypatch.setenv("TWILIO_AUTH_TOKEN", "twilio-auth-token-for-tests")
     env = open_env(tmp_path / "sms", sqlite_url, extra_journeys={"sms-thanks": SMS_JOURNEY})
-    add_customer(env, "c-1", phone="+15005550006")
+    add_customer(env.service, "c-1", phone="+15005550006")
     order = {
         "id": "o-1",
         "type": "order.placed",

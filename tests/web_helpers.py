@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import Engine, select
 
 from journeys.clock import VirtualClock
 from journeys.service import JourneyService
@@ -96,8 +96,13 @@ class WebEnv:
 
     def rows(self, table: Any, *where: Any) -> list[dict[str, Any]]:
         """Rows of ``table`` (matching ``where``) as dicts."""
-        with self.service.db.connect() as conn:
-            return [dict(r) for r in conn.execute(select(table).where(*where)).mappings()]
+        return rows(self.service.db, table, *where)
+
+
+def rows(db: Engine, table: Any, *where: Any) -> list[dict[str, Any]]:
+    """Rows of ``table`` (matching ``where``) as dicts."""
+    with db.connect() as conn:
+        return [dict(r) for r in conn.execute(select(table).where(*where)).mappings()]
 
 
 def open_env(
@@ -122,7 +127,9 @@ def open_env(
     return WebEnv(root, clock, service, app, client, private)
 
 
-def add_customer(env: WebEnv, cid: str = "c-1", locale: str = "en", **fields: Any) -> None:
+def add_customer(
+    service: JourneyService, cid: str = "c-1", locale: str = "en", **fields: Any
+) -> None:
     """Import one customer who may get marketing email."""
     record = {
         "id": cid,
@@ -133,14 +140,14 @@ def add_customer(env: WebEnv, cid: str = "c-1", locale: str = "en", **fields: An
         "email_opt_in": True,
         **fields,
     }
-    report = env.service.import_customers([record])
+    report = service.import_customers([record])
     assert report.ok, report.errors
 
 
 def send_survey(env: WebEnv, cid: str = "c-1", locale: str = "en") -> str:
     """Deliver an order to a new customer and run the post-purchase journey until its NPS
     email is in the outbox; returns the survey link from the rendered HTML."""
-    add_customer(env, cid, locale)
+    add_customer(env.service, cid, locale)
     event = {
         "id": f"delivered-{cid}",
         "type": "order.delivered",

@@ -79,13 +79,15 @@ def web_cmd(
     service = _open_service(database, specs, templates)
     try:
         web_app = _app_for(service, host)
-        err.print(
-            f"journeys: web app on http://{host}:{port} ({len(service.project.plans)} "
-            "journeys; Ctrl-C to stop)",
-            highlight=False,
-        )
+        count = len(service.project.plans)
+
+        def ready(url: str) -> None:
+            err.print(
+                f"journeys: web app on {url} ({count} journeys; Ctrl-C to stop)", highlight=False
+            )
+
         try:
-            serve(web_app, host, port)
+            serve(web_app, host, port, ready=ready)
         except OSError as exc:
             raise _fail(f"{exc.strerror or exc} (use --port)", code=2) from None
     finally:

@@ -10,9 +10,11 @@ from __future__ import annotations
 import ipaddress
 import logging
 import re
+import signal
 import socket
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -147,10 +149,27 @@ def serve_in_background(
     return WebServer(server, thread, host, sock.getsockname()[1])
 
 
-def serve(app: Any, host: str, port: int, *, log_level: str = "info") -> None:
-    """Serve ``app`` in the foreground until Ctrl-C or SIGTERM (``journeys web``)."""
+def serve(
+    app: Any,
+    host: str,
+    port: int,
+    *,
+    log_level: str = "info",
+    ready: Callable[[str], None] | None = None,
+) -> None:
+    """Serve ``app`` in the foreground until Ctrl-C or SIGTERM (``journeys web``); ``ready``
+    is told the URL once the port is bound (port 0 picks a free one)."""
     sock = bind(host, port)
+    # uvicorn stops gracefully on SIGINT/SIGTERM and then raises the signal again for the
+    # handler that was there before: a SIGTERM is a normal stop here (exit 0), Ctrl-C too.
+    previous = signal.signal(signal.SIGTERM, lambda *_: None)
     try:
+        if ready is not None:
+            shown = f"[{host}]" if ":" in host else host
+            ready(f"http://{shown}:{sock.getsockname()[1]}")
         _server(app, log_level=log_level, access_log=True).run(sockets=[sock])
+    except KeyboardInterrupt:
+        pass
     finally:
+        signal.signal(signal.SIGTERM, previous)
         sock.close()
