@@ -48,7 +48,7 @@ def test_survey_page_in_english_with_the_nps_scale_prefilled(web_env: WebEnv) ->
     assert page.text.count("checked") == 1
     assert 'name="comment"' in page.text
     assert "Content-Security-Policy" in page.headers
-    assert page.headers["Referrer-Policy"] == "no-referrer"
+    assert page.headers["Referrer-Policy"] == "same-origin"
     assert page.headers["Cache-Control"] == "no-store"
     assert "<script" not in page.text
 

@@ -1,7 +1,7 @@
 """Request-level safety of the web app: security headers, body size limit, CSRF on browser
 forms, API key authentication with rate limits, and the staff-page guard.
 
-- Every response says ``nosniff`` and ``Referrer-Policy: no-referrer`` (a page's URL carries a
+- Every response says ``nosniff`` and ``Referrer-Policy: same-origin`` (a page's URL carries a
   link token that must not leak to another site); HTML pages get a strict
   ``Content-Security-Policy`` (no scripts at all), ``X-Frame-Options: DENY`` and
   ``Cache-Control: no-store``.
@@ -100,7 +100,9 @@ class SecurityMiddleware:
                 kind = next((v for k, v in headers if k.lower() == b"content-type"), b"")
                 extra = [
                     (b"x-content-type-options", b"nosniff"),
-                    (b"referrer-policy", b"no-referrer"),
+                    # Our own form posts may carry the page's URL (and a real Origin, which
+                    # browsers replace by "null" under no-referrer); other sites get nothing.
+                    (b"referrer-policy", b"same-origin"),
                 ]
                 if kind.startswith(b"text/html") and not docs:
                     extra += [
@@ -156,7 +158,8 @@ def check_form(request: Request, keys: LinkKeys, token: str, bound_to: str, now:
     if request.headers.get("sec-fetch-site", "") == "cross-site":
         raise HTTPException(403, "cross-site form posts are refused")
     origin = request.headers.get("origin")
-    if origin is not None and origin not in _own_origins(request):
+    # "null" (privacy modes, sandboxed frames) proves nothing either way: the token decides.
+    if origin not in (None, "null") and origin not in _own_origins(request):
         raise HTTPException(403, "form posted from another site")
     try:
         payload = verify(keys, CSRF, token, max_age=CSRF_MAX_AGE, now=now)
