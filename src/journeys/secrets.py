@@ -62,19 +62,16 @@ def project_root(settings: Settings) -> Path:
 def link_keys(settings: Settings, environ: Mapping[str, str] | None = None) -> LinkKeys:
     """The link secrets of the project of ``settings`` (see the module docstring)."""
     env = os.environ if environ is None else environ
-    return _keys(
-        str(project_root(settings).resolve()),
-        env.get(ENV_SECRET, ""),
-        env.get(ENV_OLD_SECRETS, ""),
-    )
+    # Called for every message rendered: the cache key is cheap (no path resolution).
+    return _keys(project_root(settings), env.get(ENV_SECRET, ""), env.get(ENV_OLD_SECRETS, ""))
 
 
 @functools.lru_cache(maxsize=32)
-def _keys(root: str, current: str, old: str) -> LinkKeys:
+def _keys(root: Path, current: str, old: str) -> LinkKeys:
     previous = tuple(s for s in re.split(r"[\s,]+", old) if s)
     if current.strip():
         return LinkKeys(current.strip(), previous)
-    lines = _read_or_create(Path(root) / SECRET_FILE)
+    lines = _read_or_create(root.resolve() / SECRET_FILE)
     return LinkKeys(lines[0], tuple(lines[1:]) + previous)
 
 

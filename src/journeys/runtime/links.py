@@ -1,7 +1,8 @@
 """Signed links in messages: survey answers and unsubscribes.
 
-A token is made by :mod:`itsdangerous` (``URLSafeTimedSerializer``): a compact JSON payload, the
-time it was signed and an HMAC-SHA256 signature, each part URL-safe base64 and joined by dots.
+A token is signed by :mod:`itsdangerous` (``TimestampSigner``: key derivation per purpose,
+HMAC-SHA256, constant-time checks): a compact JSON payload, the time it was signed and the
+signature, each part URL-safe base64 and joined by dots.
 It is signed, not encrypted: it carries ids only (an enrollment id, a journey and step, or the
 customer id of an unsubscribe link), never an address or a name.
 
@@ -21,14 +22,14 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import json
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from itsdangerous import BadData, SignatureExpired, TimestampSigner, URLSafeTimedSerializer
-from itsdangerous.encoding import base64_decode, base64_encode
+from itsdangerous import BadData, BadSignature, TimestampSigner
+from itsdangerous.encoding import base64_decode, base64_encode, int_to_bytes
 
 if TYPE_CHECKING:
     from journeys.settings import Settings
@@ -67,27 +68,20 @@ class LinkKeys:
         return f"LinkKeys(<{len(self.previous) + 1} secrets>)"
 
 
-class _AtSigner(TimestampSigner):
-    """A timestamp signer whose "now" is given (journeys injects time; itsdangerous would read
-    the wall clock)."""
-
-    def __init__(self, *args: Any, now: Callable[[], int], **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._now = now
-
-    def get_timestamp(self) -> int:
-        return self._now()
-
-
-def _serializer(keys: LinkKeys, salt: str, now: int) -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(
-        # itsdangerous signs with the last key and verifies with every one.
-        [*keys.previous, keys.current],
-        salt=salt,
-        signer=_AtSigner,
-        signer_kwargs={"digest_method": hashlib.sha256, "now": lambda: now},
-        fallback_signers=[],
+@functools.lru_cache(maxsize=64)
+def _signers(keys: LinkKeys, salt: str) -> tuple[TimestampSigner, ...]:
+    """One signer per secret, the current one first: it signs, and every one verifies."""
+    return tuple(
+        TimestampSigner(secret, salt=salt, digest_method=hashlib.sha256)
+        for secret in (keys.current, *keys.previous)
     )
+
+
+@functools.lru_cache(maxsize=64)
+def _signing_key(keys: LinkKeys, salt: str) -> tuple[TimestampSigner, bytes]:
+    """The signer of new links and its derived key."""
+    signer = _signers(keys, salt)[0]
+    return signer, signer.derive_key()
 
 
 def _epoch(at: datetime) -> int:
@@ -97,14 +91,22 @@ def _epoch(at: datetime) -> int:
 
 
 def sign(keys: LinkKeys, salt: str, payload: dict[str, Any], at: datetime) -> str:
-    """A token for ``payload`` signed at ``at``; :func:`verify` returns the payload."""
-    return str(_serializer(keys, salt, _epoch(at)).dumps(payload))
+    """A token for ``payload`` signed at ``at``; :func:`verify` returns the payload.
+
+    The signer's own ``sign`` would stamp the wall clock; journeys injects time, so the
+    timestamp is written here in the signer's format and signed with its key and digest.
+    """
+    body = base64_encode(json.dumps(payload, separators=(",", ":"), sort_keys=True))
+    stamped = body + b"." + base64_encode(int_to_bytes(_epoch(at)))
+    signer, key = _signing_key(keys, salt)
+    # signer.get_signature(stamped), without deriving the same key again for every link.
+    return (stamped + b"." + base64_encode(signer.algorithm.get_signature(key, stamped))).decode()
 
 
 def _canonical(token: str) -> bool:
-    """Exactly what the serializer writes: ``[.]payload.timestamp.signature``, each part
-    canonical unpadded URL-safe base64."""
-    parts = token.removeprefix(".").split(".")  # a leading dot marks a compressed payload
+    """Exactly what :func:`sign` writes: ``payload.timestamp.signature``, each part canonical
+    unpadded URL-safe base64."""
+    parts = token.split(".")
     if len(parts) != 3:
         return False
     for part in parts:
@@ -125,24 +127,23 @@ def verify(
     :class:`BadToken` otherwise (``expired`` set, with the payload, for an old genuine token)."""
     if not isinstance(token, str) or len(token) > 2000 or not _canonical(token):
         raise BadToken("not a token")
-    serializer = _serializer(keys, salt, _epoch(now))
-    try:
-        data = serializer.loads(token, max_age=max_age)
-    except SignatureExpired as exc:
-        payload = exc.payload
+    for signer in _signers(keys, salt):
         try:
-            decoded = serializer.load_payload(payload) if payload is not None else None
-        except BadData:
-            decoded = None
-        raise BadToken(
-            "the link has expired",
-            expired=True,
-            payload=decoded if isinstance(decoded, dict) else None,
-        ) from None
-    except BadData:
-        raise BadToken("signature does not match") from None
+            body, signed_at = signer.unsign(token, return_timestamp=True)
+        except BadSignature:
+            continue
+        break
+    else:
+        raise BadToken("signature does not match")
+    try:
+        data = json.loads(base64_decode(body))
+    except (BadData, ValueError):
+        raise BadToken("payload is not JSON") from None
     if not isinstance(data, dict):
         raise BadToken("payload is not an object")
+    age = _epoch(now) - int(signed_at.timestamp())
+    if max_age is not None and not 0 <= age <= max_age:
+        raise BadToken("the link has expired", expired=True, payload=data)
     return data
 
 

@@ -25,6 +25,7 @@ from journeys.web.ratelimit import RateLimiter
 from journeys.web.routers import health, intake, staff, survey, unsubscribe, webhooks
 from journeys.web.security import SecurityMiddleware
 from journeys.web.sendgrid import WebhookKeyError, load_public_key
+from journeys.web.server import redact
 
 if TYPE_CHECKING:
     from journeys.service import JourneyService
@@ -113,8 +114,8 @@ async def _invalid_request(request: Request, exc: RequestValidationError) -> Res
 
 
 async def _server_error(request: Request, exc: Exception) -> Response:
-    # The path only: query strings and bodies may hold link tokens and personal data.
-    log.error("%s %s failed: %s", request.method, request.url.path, type(exc).__name__)
+    # The path only, its token cut out: query strings and bodies hold tokens and personal data.
+    log.error("%s %s failed: %s", request.method, redact(request.url.path), type(exc).__name__)
     log.debug("traceback", exc_info=exc)
     status = 503 if type(exc).__name__ == "OperationalError" else 500
     if _wants_page(request):
