@@ -38,9 +38,9 @@ def _event(eid: str, cid: str = "c-1", etype: str = "cart.updated", **data: Any)
     }
 
 
-def test_events_are_stored_and_bad_ones_listed_by_index(web_env: WebEnv) -> None:
-    add_customer(web_env.service)
-    key = _key(web_env)
+def test_events_are_stored_and_bad_ones_listed_by_index(web_env_db: WebEnv) -> None:
+    add_customer(web_env_db.service)
+    key = _key(web_env_db)
     batch = [
         _event("e1", cart_total=30),
         {"id": "e2", "type": "cart.updated"},
@@ -48,7 +48,7 @@ def test_events_are_stored_and_bad_ones_listed_by_index(web_env: WebEnv) -> None
         _event("e4", etype="order.placed"),
         _event("e5", etype="order.placed", total=12.5),
     ]
-    response = web_env.client.post("/v1/events", json=batch, headers=_bearer(key))
+    response = web_env_db.client.post("/v1/events", json=batch, headers=_bearer(key))
     assert response.status_code == 400
     body = response.json()
     assert body["accepted"] == 2 and body["success"] is False
@@ -56,8 +56,8 @@ def test_events_are_stored_and_bad_ones_listed_by_index(web_env: WebEnv) -> None
     assert "missing 'customer_id'" in body["errors"][0]["error"]
     assert "unknown customer 'ghost'" in body["errors"][1]["error"]
     assert "order.placed needs data.total" in body["errors"][2]["error"]
-    assert {e["id"] for e in web_env.rows(events)} >= {"e1", "e5"}
-    again = web_env.client.post("/v1/events", json=[batch[0], batch[4]], headers=_bearer(key))
+    assert {e["id"] for e in web_env_db.rows(events)} >= {"e1", "e5"}
+    again = web_env_db.client.post("/v1/events", json=[batch[0], batch[4]], headers=_bearer(key))
     assert again.status_code == 200
     assert again.json() == {
         "success": True,
@@ -78,30 +78,30 @@ def test_events_body_must_be_a_json_array(web_env: WebEnv) -> None:
     assert "at line 2 column" in broken.json()["error"]
 
 
-def test_api_keys_bearer_basic_revoked_and_wrong_scope(web_env: WebEnv) -> None:
-    key = _key(web_env)
-    staff = _key(web_env, "boss", "staff")
+def test_api_keys_bearer_basic_revoked_and_wrong_scope(web_env_db: WebEnv) -> None:
+    key = _key(web_env_db)
+    staff = _key(web_env_db, "boss", "staff")
     basic = base64.b64encode(f"{key}:".encode()).decode()
     ok = [
-        web_env.client.post("/v1/events", json=[], headers=_bearer(key)),
-        web_env.client.post("/v1/events", json=[], headers={"Authorization": f"Basic {basic}"}),
+        web_env_db.client.post("/v1/events", json=[], headers=_bearer(key)),
+        web_env_db.client.post("/v1/events", json=[], headers={"Authorization": f"Basic {basic}"}),
     ]
     assert [r.status_code for r in ok] == [200, 200]
     refused = [
-        web_env.client.post("/v1/events", json=[]),
-        web_env.client.post("/v1/events", json=[], headers=_bearer(key + "x")),
-        web_env.client.post("/v1/events", json=[], headers=_bearer("jk_0000000000_" + "a" * 43)),
-        web_env.client.post("/v1/events", json=[], headers=_bearer(staff)),
-        web_env.client.post("/v1/track", json={}, headers={"Authorization": "Basic %%%"}),
+        web_env_db.client.post("/v1/events", json=[]),
+        web_env_db.client.post("/v1/events", json=[], headers=_bearer(key + "x")),
+        web_env_db.client.post("/v1/events", json=[], headers=_bearer("jk_0000000000_" + "a" * 43)),
+        web_env_db.client.post("/v1/events", json=[], headers=_bearer(staff)),
+        web_env_db.client.post("/v1/track", json={}, headers={"Authorization": "Basic %%%"}),
     ]
     assert [r.status_code for r in refused] == [401] * 5
     assert "WWW-Authenticate" in refused[0].headers
-    revoke_key(web_env.service.db, "crm", web_env.clock.now())
-    assert web_env.client.post("/v1/events", json=[], headers=_bearer(key)).status_code == 401
-    (row,) = web_env.rows(api_keys, api_keys.c.name == "crm")
+    revoke_key(web_env_db.service.db, "crm", web_env_db.clock.now())
+    assert web_env_db.client.post("/v1/events", json=[], headers=_bearer(key)).status_code == 401
+    (row,) = web_env_db.rows(api_keys, api_keys.c.name == "crm")
     assert row["last_used_at"] is not None
     assert key not in json.dumps(
-        [{k: str(v) for k, v in r.items()} for r in web_env.rows(api_keys)]
+        [{k: str(v) for k, v in r.items()} for r in web_env_db.rows(api_keys)]
     )
 
 

@@ -97,35 +97,35 @@ def test_answer_becomes_one_event_and_the_detractor_path_alerts_support(web_env:
     assert len(apology) == 1
 
 
-def test_second_answer_updates_the_first_without_a_second_event(web_env: WebEnv) -> None:
-    link = send_survey(web_env)
-    assert _answer(web_env, link, "3")[0] == 200
-    web_env.tick()  # the journey reacted to the 3
-    status, body = _answer(web_env, link, "8", "changed my mind")
+def test_second_answer_updates_the_first_without_a_second_event(web_env_db: WebEnv) -> None:
+    link = send_survey(web_env_db)
+    assert _answer(web_env_db, link, "3")[0] == 200
+    web_env_db.tick()  # the journey reacted to the 3
+    status, body = _answer(web_env_db, link, "8", "changed my mind")
     assert status == 200
     assert "updated your answer (8)" in body
-    assert len(web_env.rows(events, events.c.type == "survey.answered")) == 1
-    stored = web_env.rows(survey_answers)
+    assert len(web_env_db.rows(events, events.c.type == "survey.answered")) == 1
+    stored = web_env_db.rows(survey_answers)
     assert [(a["score"], a["category"], a["comment"]) for a in stored] == [
         (8, "passive", "changed my mind")
     ]
-    page = web_env.client.get(path_of(link))
+    page = web_env_db.client.get(path_of(link))
     assert "You answered 8" in page.text
     assert 'value="8" required checked' in page.text
 
 
 def test_second_answer_before_the_runner_saw_the_first_replaces_the_event(
-    web_env: WebEnv,
+    web_env_db: WebEnv,
 ) -> None:
-    link = send_survey(web_env)
-    _answer(web_env, link, "2")
-    _answer(web_env, link, "10")
-    (event,) = web_env.rows(events, events.c.type == "survey.answered")
+    link = send_survey(web_env_db)
+    _answer(web_env_db, link, "2")
+    _answer(web_env_db, link, "10")
+    (event,) = web_env_db.rows(events, events.c.type == "survey.answered")
     assert event["data"]["score"] == 10
-    web_env.tick()
+    web_env_db.tick()
     # The journey reacts to the answer that stands: promoter, so a review ask, no alert.
-    assert web_env.rows(outbox, outbox.c.kind == "notify") == []
-    assert len(web_env.rows(outbox, outbox.c.template == "review_request")) == 1
+    assert web_env_db.rows(outbox, outbox.c.kind == "notify") == []
+    assert len(web_env_db.rows(outbox, outbox.c.template == "review_request")) == 1
 
 
 def test_a_score_off_the_scale_shows_the_form_again(web_env: WebEnv) -> None:

@@ -47,44 +47,46 @@ def test_the_link_in_a_rendered_email_opens_the_preference_centre(web_env: WebEn
     assert web_env.rows(topic_optouts) == []
 
 
-def test_unsubscribe_from_all_records_one_suppression_and_one_event(web_env: WebEnv) -> None:
-    link = _link(web_env)
-    page = web_env.client.get(link)
+def test_unsubscribe_from_all_records_one_suppression_and_one_event(web_env_db: WebEnv) -> None:
+    link = _link(web_env_db)
+    page = web_env_db.client.get(link)
     csrf = form_value(page.text, "csrf")
     for _ in range(2):
-        done = web_env.client.post(link, data={"csrf": csrf, "action": "all"})
+        done = web_env_db.client.post(link, data={"csrf": csrf, "action": "all"})
         assert done.status_code == 200
         assert "You are unsubscribed" in done.text
-    assert [(s["customer_id"], s["channel"], s["reason"]) for s in web_env.rows(suppressions)] == [
-        ("c-1", "email", "unsubscribed")
-    ]
-    (event,) = web_env.rows(events, events.c.type == "email.unsubscribed")
+    assert [
+        (s["customer_id"], s["channel"], s["reason"]) for s in web_env_db.rows(suppressions)
+    ] == [("c-1", "email", "unsubscribed")]
+    (event,) = web_env_db.rows(events, events.c.type == "email.unsubscribed")
     assert event["data"] == {"channel": "email", "source": "page"}
-    again = web_env.client.get(link)
+    again = web_env_db.client.get(link)
     assert "You are unsubscribed" in again.text
     assert 'type="checkbox"' not in again.text
 
 
-def test_saving_topics_keeps_exactly_the_checked_ones(web_env: WebEnv) -> None:
-    link = _link(web_env, locale="ko")
-    page = web_env.client.get(link)
+def test_saving_topics_keeps_exactly_the_checked_ones(web_env_db: WebEnv) -> None:
+    link = _link(web_env_db, locale="ko")
+    page = web_env_db.client.get(link)
     assert "받고 싶은 소식을 골라 주세요" in page.text and "뉴스레터" in page.text
     csrf = form_value(page.text, "csrf")
-    saved = web_env.client.post(link, data={"csrf": csrf, "action": "save", "topics": ["offers"]})
+    saved = web_env_db.client.post(
+        link, data={"csrf": csrf, "action": "save", "topics": ["offers"]}
+    )
     assert saved.status_code == 200
     assert "할인 및 쿠폰" in saved.text
-    assert {r["topic"] for r in web_env.rows(topic_optouts)} == {"newsletter"}
-    assert web_env.rows(suppressions) == []
-    with web_env.service.db.connect() as conn:
+    assert {r["topic"] for r in web_env_db.rows(topic_optouts)} == {"newsletter"}
+    assert web_env_db.rows(suppressions) == []
+    with web_env_db.service.db.connect() as conn:
         assert store.opted_out_customers(conn, ["c-1", "c-2"], "newsletter") == {"c-1"}
         assert store.opted_out_customers(conn, ["c-1"], "offers") == set()
-    page = web_env.client.get(link)
+    page = web_env_db.client.get(link)
     assert page.text.count(" checked") == 1
     # Rejoining the newsletter and leaving offers: two changes, two events.
-    web_env.clock.set(web_env.clock.now() + timedelta(minutes=1))
-    web_env.client.post(link, data={"csrf": csrf, "action": "save", "topics": ["newsletter"]})
-    assert {r["topic"] for r in web_env.rows(topic_optouts)} == {"offers"}
-    changes = web_env.rows(events, events.c.type.like("topic.%"))
+    web_env_db.clock.set(web_env_db.clock.now() + timedelta(minutes=1))
+    web_env_db.client.post(link, data={"csrf": csrf, "action": "save", "topics": ["newsletter"]})
+    assert {r["topic"] for r in web_env_db.rows(topic_optouts)} == {"offers"}
+    changes = web_env_db.rows(events, events.c.type.like("topic.%"))
     assert sorted((e["type"], e["data"]["topic"]) for e in changes) == [
         ("topic.subscribed", "newsletter"),
         ("topic.unsubscribed", "newsletter"),

@@ -83,8 +83,8 @@ def test_signed_events_become_email_events_of_our_message(web_env: WebEnv) -> No
     assert all(e["processed_at"] for e in web_env.rows(events, events.c.type.like("email.%")))
 
 
-def test_bounces_suppress_but_blocks_do_not(web_env: WebEnv) -> None:
-    first, second = _message_id(web_env, "c-1"), _message_id(web_env, "c-2")
+def test_bounces_suppress_but_blocks_do_not(web_env_db: WebEnv) -> None:
+    first, second = _message_id(web_env_db, "c-1"), _message_id(web_env_db, "c-2")
     batch = [
         {"event": "bounce", "sg_event_id": "b1", "timestamp": 1772500000,
          "message_id": str(first), "type": "bounce", "reason": "550 no such user",
@@ -92,24 +92,24 @@ def test_bounces_suppress_but_blocks_do_not(web_env: WebEnv) -> None:
         {"event": "bounce", "sg_event_id": "b2", "timestamp": 1772500000,
          "message_id": str(second), "type": "blocked", "reason": "421 try later"},
     ]  # fmt: skip
-    assert _post(web_env, json.dumps(batch).encode()).status_code == 200
-    bounced = web_env.rows(events, events.c.type == "email.bounced")
+    assert _post(web_env_db, json.dumps(batch).encode()).status_code == 200
+    bounced = web_env_db.rows(events, events.c.type == "email.bounced")
     assert [(e["customer_id"], e["data"]["reason"], e["data"]["status"]) for e in bounced] == [
         ("c-1", "550 no such user", "5.1.1")
     ]
-    assert [e["customer_id"] for e in web_env.rows(events, events.c.type == "email.blocked")] == [
-        "c-2"
-    ]
-    assert [(s["customer_id"], s["reason"]) for s in web_env.rows(suppressions)] == [
+    assert [
+        e["customer_id"] for e in web_env_db.rows(events, events.c.type == "email.blocked")
+    ] == ["c-2"]
+    assert [(s["customer_id"], s["reason"]) for s in web_env_db.rows(suppressions)] == [
         ("c-1", "bounced")
     ]
 
 
 @pytest.mark.parametrize("deliveries", [1, 3, 46])
 def test_the_same_batch_delivered_many_times_changes_state_once(
-    web_env: WebEnv, deliveries: int
+    web_env_db: WebEnv, deliveries: int
 ) -> None:
-    message_id = _message_id(web_env)
+    message_id = _message_id(web_env_db)
     body = json.dumps(
         [
             *_batch(message_id),
@@ -123,15 +123,15 @@ def test_the_same_batch_delivered_many_times_changes_state_once(
     ).encode()
     answers = []
     for attempt in range(deliveries):
-        web_env.clock.set(web_env.clock.now() + timedelta(seconds=attempt))  # a later retry
-        answers.append(_post(web_env, body).json())
+        web_env_db.clock.set(web_env_db.clock.now() + timedelta(seconds=attempt))  # a later retry
+        answers.append(_post(web_env_db, body).json())
     assert answers[0] == {"accepted": 6, "duplicates": 0, "suppressed": 1, "skipped": 0}
     for later in answers[1:]:
         assert later == {"accepted": 0, "duplicates": 6, "suppressed": 0, "skipped": 0}
-    assert len(web_env.rows(events, events.c.type.like("email.%"))) == 6
-    assert len(web_env.rows(suppressions)) == 1
-    web_env.tick()
-    assert len(web_env.rows(suppressions)) == 1
+    assert len(web_env_db.rows(events, events.c.type.like("email.%"))) == 6
+    assert len(web_env_db.rows(suppressions)) == 1
+    web_env_db.tick()
+    assert len(web_env_db.rows(suppressions)) == 1
 
 
 def test_bad_signatures_tampered_bodies_and_stale_timestamps_are_refused(

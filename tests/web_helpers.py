@@ -197,14 +197,23 @@ def form_value(page: str, name: str) -> str:
     return html.unescape(found[1])
 
 
-@pytest.fixture
-def web_env(tmp_path: Path, sqlite_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[WebEnv]:
-    """The example project on SQLite with topics, the app and a client (import it into a test
-    module to use it)."""
+def _web_env(root: Path, url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[WebEnv]:
     monkeypatch.setenv("JOURNEYS_SECRET_KEY", SECRET)
     monkeypatch.delenv("JOURNEYS_OLD_SECRET_KEYS", raising=False)
     monkeypatch.delenv("SENDGRID_WEBHOOK_PUBLIC_KEY", raising=False)
-    env = open_env(tmp_path / "project", sqlite_url, TOPICS)
+    env = open_env(root, url, TOPICS)
     yield env
     env.client.close()
     env.service.close()
+
+
+@pytest.fixture
+def web_env(tmp_path: Path, sqlite_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[WebEnv]:
+    """The example project on SQLite with topics, the app and a client."""
+    yield from _web_env(tmp_path / "project", sqlite_url, monkeypatch)
+
+
+@pytest.fixture
+def web_env_db(tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[WebEnv]:
+    """:func:`web_env` on SQLite and on PostgreSQL (for the tests of the web app's SQL)."""
+    yield from _web_env(tmp_path / "project", db_url, monkeypatch)

@@ -145,7 +145,8 @@ def add_suppressions(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> int
     added = 0
     for row in rows:  # one by one: the caller needs to know which were new
         stmt = _upsertable(conn, suppressions).values(**row).on_conflict_do_nothing()
-        added += conn.execute(stmt).rowcount or 0
+        # RETURNING, not rowcount: psycopg reports -1 for these.
+        added += len(conn.execute(stmt.returning(suppressions.c.id)).all())
     return added
 
 
