@@ -177,3 +177,19 @@ def test_a_survey_answer_moves_the_journey_of_journeys_run_within_5_seconds(
         _, rest = proc.communicate(timeout=30)
     assert proc.returncode == 0, rest
     assert "journeys: stopped" in rest and "Traceback" not in rest
+
+
+def test_journeys_run_says_when_the_web_port_is_taken(tmp_path: Path) -> None:
+    root = write_project(tmp_path / "p")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        proc = _journeys(
+            "run", "--port", str(port), "--database", f"sqlite:///{tmp_path / 'j.db'}",
+            cwd=root, env=_env(),
+        )  # fmt: skip
+        _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 2
+    assert f"cannot listen on 127.0.0.1:{port}" in stderr and "--no-web" in stderr
+    assert "Traceback" not in stderr

@@ -5,7 +5,9 @@ the first, and every broken link gets a friendly page."""
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 
+import pytest
 from sqlalchemy import select
 
 from journeys.runtime.links import SURVEY, LinkKeys, sign, survey_token
@@ -13,9 +15,12 @@ from journeys.store.tables import enrollments, events, outbox, survey_answers
 from web_helpers import (
     SECRET,
     WebEnv,
+    add_customer,
     form_value,
+    open_env,
     path_of,
     send_survey,
+    survey_link_in,
     token_of,
 )
 
@@ -226,3 +231,40 @@ def test_answer_after_the_survey_timed_out_is_kept_but_changes_no_journey(
     web_env.tick()
     assert len(web_env.rows(survey_answers)) == 1
     assert web_env.rows(outbox, outbox.c.template == "review_request") == []
+
+
+CSAT_JOURNEY = """
+journey: support-csat
+name: Support satisfaction
+trigger: {event: ticket.closed}
+steps:
+  - id: rate
+    survey: {kind: csat, template: nps_request, within: 3d}
+"""
+
+
+def test_a_csat_survey_asks_1_to_5(
+    tmp_path: Path, sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("JOURNEYS_SECRET_KEY", SECRET)
+    env = open_env(tmp_path / "csat", sqlite_url, extra_journeys={"support-csat": CSAT_JOURNEY})
+    try:
+        add_customer(env.service, "c-1")
+        closed = {"id": "t-1", "type": "ticket.closed", "customer_id": "c-1",
+                  "occurred_at": env.clock.now()}  # fmt: skip
+        env.service.ingest([closed])
+        env.tick()
+        (row,) = env.rows(outbox, outbox.c.kind == "survey")
+        link = survey_link_in(row["html"])
+        page = env.client.get(path_of(link))
+        assert "How satisfied are you with Example Shop?" in page.text
+        assert [f'value="{n}"' in page.text for n in range(7)] == [False] + [True] * 5 + [False]
+        assert "1 = very unsatisfied" in page.text and "5 = very satisfied" in page.text
+        assert _answer(env, link, "0")[0] == 422
+        assert _answer(env, link, "5")[0] == 200
+        assert [(a["kind"], a["category"]) for a in env.rows(survey_answers)] == [
+            ("csat", "satisfied")
+        ]
+    finally:
+        env.client.close()
+        env.service.close()
