@@ -8,10 +8,13 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from journeys.runtime.links import SURVEY, LinkKeys, sign, survey_token
+from journeys.service import JourneyService
 from journeys.store.tables import enrollments, events, outbox, survey_answers
+from journeys.web import create_app
 from web_helpers import (
     SECRET,
     WebEnv,
@@ -268,3 +271,23 @@ def test_a_csat_survey_asks_1_to_5(
     finally:
         env.client.close()
         env.service.close()
+
+
+def test_a_project_page_translates_the_survey(web_env: WebEnv) -> None:
+    pages = web_env.root / "templates" / "pages"
+    pages.mkdir()
+    (pages / "survey.fr.html").write_text(
+        '{% extends "_survey.html" %}\n'
+        "{% block title %}Une question{% endblock %}\n"
+        "{% block question %}Recommanderiez-vous {{ sender }} ?{% endblock %}\n"
+        "{% block submit %}Envoyer{% endblock %}\n",
+        encoding="utf-8",
+    )
+    fresh = create_app(
+        JourneyService(web_env.service.db, web_env.service.project, clock=web_env.clock)
+    )
+    link = send_survey(web_env, "c-fr", locale="fr-CA")
+    with TestClient(fresh, base_url="http://testserver") as client:
+        page = client.get(path_of(link))
+    assert '<html lang="fr">' in page.text
+    assert "Recommanderiez-vous Example Shop ?" in page.text and "Envoyer" in page.text
