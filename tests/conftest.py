@@ -29,6 +29,8 @@ from sqlalchemy.pool import NullPool
 
 from journeys.store.db import create_engine, database_url, describe, migrate
 
+pytest_plugins = ["web_helpers"]  # the web app's fixtures (web_env)
+
 PG_URL_ENV = "JOURNEYS_TEST_POSTGRES_URL"
 REQUIRE_PG_ENV = "JOURNEYS_REQUIRE_POSTGRES"
 DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"

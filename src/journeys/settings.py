@@ -10,11 +10,15 @@ Example::
       support: {channel: email, address: support@example.com}
       sales: {channel: console}
     frequency_cap: {messages: 3, per: 1d}   # per customer, all journeys, marketing email
-    survey_secret: change-me  # signs survey and unsubscribe links
-    base_url: http://localhost:8000
     channels:                 # the provider behind each channel (docs/delivery.md)
       email: {provider: sendgrid}           # key: $SENDGRID_API_KEY
     consent: {missing: deny}  # no marketing without email_opt_in / sms_opt_in
+    base_url: http://localhost:8000  # where `journeys web` is reachable; links point here
+    web: {survey_expires: 30d}          # the web app (journeys.spec.web_models, docs/web.md)
+    topics: {newsletter: {label: Newsletter}}   # subscription topics
+    sendgrid: {webhook_public_key: MFkw…}       # the signed Event Webhook's key
+
+The secret that signs links is not a setting: see :mod:`journeys.secrets`.
 """
 
 from __future__ import annotations
@@ -48,7 +52,6 @@ class Settings:
     teams: dict[str, dict[str, str]] = field(default_factory=lambda: dict(DEFAULT_TEAMS))
     frequency_cap_messages: int | None = None
     frequency_cap_seconds: int | None = None
-    survey_secret: str = "journeys-dev-secret"
     base_url: str = "http://localhost:8000"
     path: Path | None = None
     events: dict[str, dict[str, str] | None] = field(default_factory=dict)
@@ -60,6 +63,12 @@ class Settings:
     consent_missing: Literal["deny", "allow"] = "deny"
     list_unsubscribe_mailto: str | None = None
     ad_subject_prefix: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_AD_PREFIX))
+    web: dict[str, Any] = field(default_factory=dict)
+    """``web:`` as written (validated); :mod:`journeys.web.config` reads it."""
+    topics: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """``topics:`` as written (validated): subscription topics of the preference page."""
+    sendgrid: dict[str, Any] = field(default_factory=dict)
+    """``sendgrid:`` as written (validated)."""
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], path: Path | None = None) -> Settings:
@@ -74,7 +83,6 @@ class Settings:
             "feb29": data.get("feb29"),
             "sender_email": sender.get("email"),
             "sender_name": sender.get("name"),
-            "survey_secret": data.get("survey_secret"),
             "base_url": data.get("base_url"),
             "sender_reply_to": sender.get("reply_to"),
             "sender_address": sender.get("address"),
@@ -97,6 +105,9 @@ class Settings:
             },
             channels={name: dict(spec) for name, spec in (data.get("channels") or {}).items()},
             ad_subject_prefix=dict(DEFAULT_AD_PREFIX if prefix is None else prefix),
+            web=dict(data.get("web") or {}),
+            topics={name: dict(spec) for name, spec in (data.get("topics") or {}).items()},
+            sendgrid=dict(data.get("sendgrid") or {}),
         )
 
 

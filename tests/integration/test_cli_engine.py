@@ -181,7 +181,7 @@ def test_run_stops_cleanly_on_ctrl_c_and_sigterm(tmp_path: Path, stop: str) -> N
 
     env = {**os.environ, "JOURNEYS_DATABASE_URL": f"sqlite:///{tmp_path / 'j.db'}"}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "journeys", "run", "--interval", "0.5", *specs_args()],
+        [sys.executable, "-m", "journeys", "run", "--no-web", "--interval", "0.5", *specs_args()],
         cwd=tmp_path,
         env=env,
         stderr=subprocess.PIPE,

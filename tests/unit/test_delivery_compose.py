@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ from journeys.settings import Settings
 from journeys.templates import TemplateError, TemplateStore
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "templates"
+NOW = datetime(2026, 3, 2, tzinfo=UTC)
 SETTINGS = Settings(
     sender_email="shop@example.com",
     sender_name="Example Shop",
@@ -252,7 +254,7 @@ def _compose(store: TemplateStore, name: str, **kw: Any) -> Any:
     ctx = {"customer": customer, "event": {"data": {}}}
     kw.setdefault("channel", "email")
     return Composer(SETTINGS).compose(
-        store.for_locale(name, kw.get("locale")), ctx, customer_id="c-1", **kw
+        store.for_locale(name, kw.get("locale")), ctx, customer_id="c-1", at=NOW, **kw
     )
 
 
@@ -312,7 +314,7 @@ def test_test_sends_are_marked(tmp_path: Path) -> None:
     message = _compose(store, "promo", test=True, subject="Override for {{ customer.first_name }}")
     assert message.subject == "[TEST] Override for Mina"
     assert message.headers["X-Journeys-Test"] == "true"
-    assert "X-Journeys-Test" not in email_headers(SETTINGS, "c-1", "marketing")
+    assert "X-Journeys-Test" not in email_headers(SETTINGS, "c-1", "marketing", at=NOW)
 
 
 def test_example_templates_compose_in_both_languages() -> None:
@@ -333,6 +335,7 @@ def test_example_templates_compose_in_both_languages() -> None:
             store.for_locale("cart_reminder", locale),
             ctx,
             customer_id="c-1",
+            at=NOW,
             channel="email",
             locale=locale,
         )

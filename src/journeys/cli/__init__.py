@@ -46,6 +46,7 @@ def _register() -> None:
         message_cmds,
         prefect_cmds,
         spec_cmds,
+        web_cmds,
     )
 
 

@@ -182,15 +182,24 @@ def run_cmd(
             "missed while nothing ran); a fire already swept does not enroll twice."
         ),
     ] = None,
+    web: Annotated[
+        bool, typer.Option("--web/--no-web", help="Serve the web app too (not with --once).")
+    ] = True,
+    host: Annotated[str, typer.Option("--host", help="Address of the web app.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", min=0, max=65535, help="Its port.")] = 8000,
 ) -> None:
-    """The embedded service: APScheduler ticks ingest, triggers, advance and dispatch.
+    """The embedded service: APScheduler passes, and the web app unless --no-web.
+
+    Every pass ingests the inbox, matches events, runs triggers, advances and dispatches; the
+    web app (docs/web.md) answers on --host:--port beside it.
 
     With --worker: one of any number of worker processes sharing a PostgreSQL database.
     """
     if worker:
         _run_worker(database, specs, templates, once, interval or 1.0, inbox, batch_size)
         return
-    interval = interval or 10.0
+    # With the web app, a survey answer or an API event is matched within 2 s (docs/web.md).
+    interval = interval or (2.0 if web and not once else 10.0)
     from journeys.runner import one_pass, run_forever
 
     replay = _parse_time(since, "--since") if since else None
@@ -202,16 +211,25 @@ def run_cmd(
             totals = one_pass(service, inbox)
             err.print(_summary(totals), highlight=False)
             return
+        from journeys.cli.web_cmds import start_web
+
+        server = start_web(service, host, port) if web else None
         err.print(
             f"journeys: running {len(service.project.plans)} journeys every {interval:g}s "
             "(Ctrl-C to stop)"
         )
-        run_forever(
-            service,
-            interval=interval,
-            inbox=inbox,
-            on_pass=lambda t: err.print(_summary(t), highlight=False) if any(t.values()) else None,
-        )
+        try:
+            run_forever(
+                service,
+                interval=interval,
+                inbox=inbox,
+                on_pass=lambda t: (
+                    err.print(_summary(t), highlight=False) if any(t.values()) else None
+                ),
+            )
+        finally:
+            if server is not None:
+                server.stop()
         err.print("journeys: stopped")
     finally:
         service.close()

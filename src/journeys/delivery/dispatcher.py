@@ -358,7 +358,7 @@ def outbound(row: Mapping[str, Any], settings: Settings) -> OutboundMessage:
     headers = dict(row.get("headers") or {})
     if not headers and row["channel"] == "email":
         kind = "transactional" if row["kind"] == "notify" else row["message_kind"]
-        headers = email_headers(settings, row["customer_id"], kind)
+        headers = email_headers(settings, row["customer_id"], kind, at=row["due_at"])
     return OutboundMessage(
         outbox_id=row["id"],
         customer_id=row["customer_id"],

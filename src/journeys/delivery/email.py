@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from email.utils import formataddr
 from typing import Any
 
@@ -68,9 +69,12 @@ def sender_of(
     return found
 
 
-def unsubscribe_link(settings: Settings, customer_id: str, channel: str = "email") -> str:
-    """The customer's signed one-click unsubscribe link (:mod:`journeys.runtime.links`)."""
-    return unsubscribe_url(settings.base_url, settings.survey_secret, customer_id, channel)
+def unsubscribe_link(
+    settings: Settings, customer_id: str, channel: str = "email", *, at: datetime
+) -> str:
+    """The customer's signed one-click unsubscribe link (:mod:`journeys.runtime.links`),
+    signed at ``at`` (the links of one day are the same)."""
+    return unsubscribe_url(settings, customer_id, channel, at=at)
 
 
 def email_headers(
@@ -78,16 +82,18 @@ def email_headers(
     customer_id: str,
     kind: str,
     *,
+    at: datetime,
     sender: Mapping[str, str] | None = None,
     test: bool = False,
 ) -> dict[str, str]:
-    """``From``, ``Reply-To`` and, for marketing, the RFC 8058 unsubscribe headers."""
+    """``From``, ``Reply-To`` and, for marketing, the RFC 8058 unsubscribe headers (its link
+    signed at ``at``)."""
     who = sender if sender is not None else sender_of(settings)
     headers = {"From": formataddr((who.get("name") or "", who.get("email") or ""))}
     if who.get("reply_to"):
         headers["Reply-To"] = who["reply_to"]
     if kind != TRANSACTIONAL:
-        targets = [f"<{unsubscribe_link(settings, customer_id)}>"]
+        targets = [f"<{unsubscribe_link(settings, customer_id, at=at)}>"]
         if settings.list_unsubscribe_mailto:
             targets.append(f"<mailto:{settings.list_unsubscribe_mailto}?subject=unsubscribe>")
         headers["List-Unsubscribe"] = ", ".join(targets)
@@ -131,6 +137,7 @@ class Composer:
         channel: str,
         kind: str,
         locale: str,
+        at: datetime,
         sender: Mapping[str, str] | None = None,
     ) -> dict[str, Any]:
         """``ctx`` with what layouts and filters use: ``sender``, ``unsubscribe_url``,
@@ -140,7 +147,7 @@ class Composer:
         full.setdefault("message_kind", kind)
         full.setdefault("locale", locale)
         if channel in ("email", "sms", "push"):
-            full.setdefault("unsubscribe_url", unsubscribe_link(self.settings, customer_id))
+            full.setdefault("unsubscribe_url", unsubscribe_link(self.settings, customer_id, at=at))
         return full
 
     def compose(
@@ -150,6 +157,7 @@ class Composer:
         *,
         customer_id: str,
         channel: str,
+        at: datetime,
         kind: str = MARKETING,
         locale: str | None = None,
         sender: Mapping[str, str] | None = None,
@@ -165,7 +173,13 @@ class Composer:
         locale = locale or self.settings.default_locale
         who = sender_of(self.settings, sender)
         full = self.context(
-            ctx, customer_id=customer_id, channel=channel, kind=kind, locale=locale, sender=who
+            ctx,
+            customer_id=customer_id,
+            channel=channel,
+            kind=kind,
+            locale=locale,
+            at=at,
+            sender=who,
         )
         rendered = template.render(full)
         title = rendered.subject
@@ -186,7 +200,7 @@ class Composer:
         if channel != "email":
             body = _prefixed(prefix, text) if channel == "sms" else text
             return ComposedMessage(subject=title, html=None, text=body)
-        headers = email_headers(self.settings, customer_id, kind, sender=who, test=test)
+        headers = email_headers(self.settings, customer_id, kind, at=at, sender=who, test=test)
         return ComposedMessage(
             subject=title, html=inline_css(rendered.html), text=text, headers=headers
         )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from journeys.channels.base import ChannelError, ChannelRegistry, OutboundMessage, SendResult
@@ -32,17 +33,17 @@ class SendTestResult:
     provider: str
 
 
-def sample_context(customer: Mapping[str, Any], settings: Settings, now: str) -> dict[str, Any]:
+def sample_context(
+    customer: Mapping[str, Any], settings: Settings, now: datetime
+) -> dict[str, Any]:
     """The context a test message renders with: a sample customer and an empty event."""
     return {
         "customer": dict(customer),
         "event": {"type": "test", "data": {}},
         "answers": {},
-        "now": now,
+        "now": now.isoformat(),
         "journey": {"id": "send-test", "name": "send-test"},
-        "survey_url": survey_url(
-            settings.base_url, settings.survey_secret, 0, "send-test", "test", TEST_CUSTOMER
-        ),
+        "survey_url": survey_url(settings, 0, "send-test", "test", at=now),
     }
 
 
@@ -78,8 +79,9 @@ def send_test(
     now = clock.now()
     composed = Composer(settings).compose(
         compiled,
-        sample_context(customer, settings, now.isoformat()),
+        sample_context(customer, settings, now),
         customer_id=TEST_CUSTOMER,
+        at=now,
         channel=channel,
         kind=kind,
         locale=locale,

@@ -69,14 +69,10 @@ class Renderer:
     def _render(self, message: MessageDraft) -> dict[str, Any]:
         enrollment = message.enrollment
         ctx = dict(message.context)
+        now = self.clock.now()
         if message.kind == "survey":
             ctx["survey_url"] = survey_url(
-                self.settings.base_url,
-                self.settings.survey_secret,
-                enrollment.id or 0,
-                enrollment.journey,
-                message.step,
-                enrollment.customer_id,
+                self.settings, enrollment.id or 0, enrollment.journey, message.step, at=now
             )
         template = self.templates.for_locale(message.template, message.locale or "")
         composed = self.composer.compose(
@@ -88,6 +84,7 @@ class Renderer:
             locale=message.customer.get("locale") or self.settings.default_locale,
             sender=message.sender,
             subject=message.subject,
+            at=now,
         )
         return {
             "locale": template.source.locale,

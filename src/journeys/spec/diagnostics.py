@@ -58,6 +58,7 @@ CODES: dict[str, str] = {
     "unknown-event-field": "event.data.<field> (or emit data) names a field the event type's"
     " declaration in journeys.yaml does not have",
     "unconfigured-channel": "a step sends on a channel that channels: in journeys.yaml lacks",
+    "secret-in-settings": "journeys.yaml holds a secret; secrets come from the environment",
     "internal-error": "a bug in the validator; please report it with the file",
     # scenario files (journeys test)
     "bad-record": "(scenario) a customer or event that journeys import/ingest would refuse",

@@ -33,6 +33,7 @@ from journeys.spec.types import (
     TimeZone,
     VariantName,
 )
+from journeys.spec.web_models import SendgridSpec, TopicSpec, WebSpec
 
 Stage = Literal["awareness", "consideration", "purchase", "loyalty", "advocacy"]
 Channel = Literal["email", "sms", "push", "webhook", "console"]
@@ -394,10 +395,12 @@ class SettingsFile(_Model):
     sender: SenderSpec | None = None
     teams: dict[str, TeamSpec] = Field(default_factory=dict)
     frequency_cap: FrequencyCapSpec | None = None
-    survey_secret: str | None = None
     base_url: str | None = None
     events: dict[EventType, EventDeclarationSpec] = Field(default_factory=dict)
     channels: ChannelsSpec | None = None
     consent: ConsentSpec | None = None
     list_unsubscribe_mailto: str | None = None
     advertising: AdvertisingSpec | None = None
+    web: WebSpec | None = None
+    topics: dict[str, TopicSpec] | None = None
+    sendgrid: SendgridSpec | None = None

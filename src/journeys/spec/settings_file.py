@@ -9,6 +9,7 @@ from journeys.spec.delivery_models import check_delivery_settings
 from journeys.spec.diagnostics import Diagnostic, quote
 from journeys.spec.models import SettingsFile
 from journeys.spec.structure import describe, validate_part
+from journeys.spec.web_models import RETIRED_KEYS, check_web_settings
 from journeys.spec.yamlpos import YamlDoc
 
 _TEAM_NEEDS = {"email": "address", "sms": "address", "webhook": "url"}
@@ -20,7 +21,9 @@ def parse_settings(doc: YamlDoc, path: Path) -> tuple[Settings | None, list[Diag
     if not isinstance(data, dict):
         msg = f"journeys.yaml must be a mapping of settings, got {describe(data)}"
         return None, [doc.at((), msg, "wrong-type")]
-    spec, problems = validate_part(doc, (), SettingsFile, data)
+    # A secret in the file gets its own diagnostic (check_web_settings), not "unknown key".
+    known = {k: v for k, v in data.items() if k not in RETIRED_KEYS}
+    spec, problems = validate_part(doc, (), SettingsFile, known)
     teams = data.get("teams")
     if isinstance(teams, dict):
         for name, team in teams.items():
@@ -31,6 +34,7 @@ def parse_settings(doc: YamlDoc, path: Path) -> tuple[Settings | None, list[Diag
                 msg = f"team {quote(name)} uses channel {team['channel']} and needs {quote(need)}"
                 problems.append(doc.at(("teams", name), msg, "missing-field"))
     problems.extend(check_delivery_settings(doc, data))
+    problems.extend(check_web_settings(doc, data))
     if problems or spec is None:
         return None, problems
     try:

@@ -348,3 +348,30 @@ scheduler_state = Table(
     Column("key", String(200), primary_key=True),  # e.g. "trigger:<journey>" → last swept time
     Column("at", UtcDateTime(), nullable=False),
 )
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(100), nullable=False, unique=True),
+    Column("prefix", String(16), nullable=False, unique=True),  # the key's public first part
+    Column("key_hash", String(64), nullable=False),  # SHA-256 of the whole key, hex
+    Column("scope", String(16), nullable=False),  # events | staff
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("last_used_at", UtcDateTime()),
+    Column("revoked_at", UtcDateTime()),
+)
+"""API keys of the web app's intake endpoints and staff pages (``journeys keys``), stored
+hashed: the key itself is printed once and kept nowhere."""
+
+topic_optouts = Table(
+    "topic_optouts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("customer_id", String(128), nullable=False),
+    Column("topic", String(100), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    UniqueConstraint("customer_id", "topic", name="uq_topic_optouts_customer_topic"),
+)
+"""Subscription topics (``topics:`` in journeys.yaml) a customer left on the preference page;
+``suppressions`` says who left every marketing message of a channel."""
