@@ -901,9 +901,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scale", type=float, default=float(os.environ.get("BENCH_SCALE", 1.0)))
     parser.add_argument(
         "--only",
-        default="stream,floor,waits,sweep,slice,naive,pg,prefect,delivery",
-        help="figures to run (stream,floor,waits,sweep,slice,naive,pg,prefect,delivery); floor "
-        "replays stream's database, so either name runs both",
+        default="stream,floor,waits,sweep,slice,naive,pg,prefect,delivery,report",
+        help="figures to run (stream,floor,waits,sweep,slice,naive,pg,prefect,delivery,"
+        "report); floor replays stream's database, so either name runs both",
     )
     for part in ("stream", "waits", "sweep"):
         parser.add_argument(
@@ -982,6 +982,10 @@ def main(argv: list[str] | None = None) -> int:
             delivery = _bench_module("delivery", scale)
             if delivery is not None:
                 results["delivery"] = delivery
+        if "report" in only:  # bench/report.py: the insight report at 1M customers (issue 12)
+            report = _bench_module("report", scale)
+            if report is not None:
+                results["report"] = report
     finally:
         if args.keep:
             print(f"kept {workdir}", file=sys.stderr)
@@ -1153,6 +1157,10 @@ def print_table(r: dict[str, Any]) -> None:
             d["dispatch_messages_per_s"],
             "messages/s",
         )
+    if "report" in r:
+        for key, value in _flatten(r["report"]):
+            if isinstance(value, int | float) and not isinstance(value, bool):
+                add(f"9. insight report: {key}", "", value, "")
     widths = [max(len(row[i]) for row in rows) for i in range(4)] if rows else [0] * 4
     header = ("measure", "result", "target", "")
     widths = [max(w, len(h)) for w, h in zip(widths, header, strict=True)]

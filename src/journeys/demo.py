@@ -20,12 +20,15 @@ from sqlalchemy import Engine, select
 
 from journeys.channels.file import FileChannel
 from journeys.clock import VirtualClock, iso
+from journeys.insight.samples import sample_comment
+from journeys.insight.voc import analyse_stored
+from journeys.plan import nps_category
 from journeys.report import build_report, render_report
 from journeys.sampledata import generate_customers, generate_events
 from journeys.service import JourneyService, default_channels
 from journeys.spec import load_project
 from journeys.store import db as store_db
-from journeys.store.tables import outbox
+from journeys.store.tables import customers, outbox
 
 DEMO_START = datetime(2026, 3, 1, tzinfo=UTC)
 
@@ -89,18 +92,20 @@ def run_demo(
         say(f"ingested {report.accepted} events over {days} days (virtual time)")
         service.start_cursors(DEMO_START)
         until = DEMO_START + timedelta(days=days)
-        rng = random.Random(seed)
+        rng, words = random.Random(seed), random.Random(seed + 1)
         answered = [0]
 
         def answer(totals: dict[str, int]) -> None:
             if totals.get("dispatched"):
-                _answer_surveys(service, rng, answered)
+                _answer_surveys(service, rng, answered, words)
 
         steps = service.run_until(until, on_tick=answer)
         say(f"ran {len(project.plans)} journeys through {steps} instants up to {iso(until)}")
         samples = _write_samples(service, out_dir / "samples")
+        # What the runtime will do as each answer is stored: sentiment and keywords.
+        say(f"analysed {analyse_stored(db)} survey comments")
         _save_database(db, database)
-        data = build_report(db, project.plans)
+        data = build_report(db, project.plans, now=until)
         say("")
         say(render_report(data))
         say("")
@@ -108,13 +113,17 @@ def run_demo(
         say(f"all messages:      {messages_file} (one JSON line per message)")
         say(f"sample messages:   {samples}/ (rendered HTML, en and ko)")
         say("explore:           journeys report --database sqlite:///" + str(database))
+        say("                   (--format html --out report.html: the charts in one file)")
         return DemoResult(out_dir, database, messages_file, samples, data)
     finally:
         db.dispose()
 
 
-def _answer_surveys(service: JourneyService, rng: random.Random, seen: list[int]) -> None:
-    """Some customers answer the NPS survey 2-30 hours after it is sent (deterministic).
+def _answer_surveys(
+    service: JourneyService, rng: random.Random, seen: list[int], words: random.Random
+) -> None:
+    """Some customers answer the NPS survey 2-30 hours after it is sent, half of them with a
+    comment in their language (deterministic).
 
     ``seen[0]`` is the last outbox id looked at, so each survey is considered once.
     """
@@ -130,6 +139,13 @@ def _answer_surveys(service: JourneyService, rng: random.Random, seen: list[int]
             )
             .order_by(outbox.c.id)
         ).all()
+        locales = dict(
+            conn.execute(
+                select(customers.c.id, customers.c.locale).where(
+                    customers.c.id.in_({row.customer_id for row in rows})
+                )
+            ).all()
+        )
     events = []
     for row in rows:
         seen[0] = row.id
@@ -137,13 +153,17 @@ def _answer_surveys(service: JourneyService, rng: random.Random, seen: list[int]
             continue
         score = rng.choices(range(11), weights=[2, 1, 1, 2, 2, 3, 4, 8, 10, 14, 13])[0]
         at = row.due_at.replace(tzinfo=UTC) + timedelta(hours=rng.randint(2, 30))
+        data: dict[str, Any] = {"journey": row.journey, "step": row.step, "score": score}
+        comment = sample_comment(words, nps_category(score), locales.get(row.customer_id))
+        if comment:
+            data["comment"] = comment
         events.append(
             {
                 "id": f"demo-answer-{row.id}",
                 "type": "survey.answered",
                 "customer_id": row.customer_id,
                 "occurred_at": iso(at),
-                "data": {"journey": row.journey, "step": row.step, "score": score},
+                "data": data,
             }
         )
     if events:

@@ -1,4 +1,4 @@
-"""Runtime commands: import, ingest, run, simulate, test, report, demo."""
+"""Runtime commands: import, ingest, run, simulate, test, demo."""
 
 from __future__ import annotations
 
@@ -397,29 +397,6 @@ def test_cmd(
     err.print(f"{passed} passed, {failed} failed", highlight=False)
     if failed:
         raise typer.Exit(1)
-
-
-@app.command("report")
-def report_cmd(
-    database: DatabaseOpt = None,
-    specs: SpecsOpt = Path("journey_specs"),
-    templates: TemplatesOpt = None,
-    as_json: Annotated[bool, typer.Option("--json", help="JSON instead of tables.")] = False,
-) -> None:
-    """Funnels per journey, messages by template and status, customers by stage, NPS/CSAT."""
-    from journeys.report import build_report, render_report
-    from journeys.store import db as store_db
-
-    project = load_valid_project(specs, templates)
-    try:
-        engine = store_db.open_store(database, existing=True)
-    except store_db.StoreUnavailable as exc:
-        raise _fail(str(exc), code=2) from None
-    try:
-        data = build_report(engine, project.plans)
-    finally:
-        engine.dispose()
-    sys.stdout.write((json.dumps(data, indent=2) if as_json else render_report(data)) + "\n")
 
 
 @app.command("demo")

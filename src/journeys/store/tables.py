@@ -180,6 +180,11 @@ events = Table(
         postgresql_where=text(PENDING_PREDICATE),
     ),
     Index("ix_events_customer_type", "customer_id", "type"),
+    # The report's orders and email events of a period (journeys.store.kpis) without reading
+    # every event of the shop; customer_id so retention reads no table rows. By time within a
+    # type, so new events land at the end of their type's range: (type, customer_id, …) made
+    # inserts several times dearer.
+    Index("ix_events_type_time", "type", "occurred_at", "customer_id"),
 )
 
 journey_versions = Table(
@@ -223,6 +228,8 @@ enrollments = Table(
         postgresql_where=text(ACTIVE_PREDICATE),
     ),
     Index("ix_enrollments_customer", "customer_id", "journey"),
+    # The report's cohort of a period; entered_at never changes, so only inserts pay for it.
+    Index("ix_enrollments_entered", "entered_at"),
     # At most one active enrollment per customer and journey; customer first, so it also
     # finds a customer's other active enrollments (set-based steps check there are none due).
     Index(
@@ -289,6 +296,9 @@ outbox = Table(
     Column("headers", Json),  # From, Reply-To, List-Unsubscribe … as composed
     UniqueConstraint("enrollment_id", "step", "attempt", name="uq_outbox_enrollment_step_attempt"),
     Index("ix_outbox_pending", "status", "due_at"),
+    # A customer's messages: the dashboard's customer page, and email events that carry no
+    # message id are matched to the customer's latest email before them (journeys.insight).
+    Index("ix_outbox_customer", "customer_id", "created_at"),
 )
 
 survey_answers = Table(
@@ -305,7 +315,13 @@ survey_answers = Table(
     Column("category", String(16), nullable=False),
     Column("comment", Text),
     Column("answered_at", UtcDateTime(), nullable=False),
+    # The comment's analysis (journeys.insight.voc): negative | neutral | positive, a score in
+    # [-1, 1] and the keywords (a JSON list); NULL until analysed.
+    Column("sentiment", String(8)),
+    Column("sentiment_score", Float),
+    Column("keywords", Json),
     Index("ix_survey_answers_journey", "journey", "step"),
+    Index("ix_survey_answers_customer", "customer_id"),
 )
 
 stage_history = Table(

@@ -1,7 +1,7 @@
 """The FastAPI application: :func:`create_app` over one journeys service.
 
-``GET /`` is left to the dashboard (``journeys.insight``), which includes its own router and
-guards its pages with :func:`journeys.web.security.require_staff`.
+``GET /`` and the staff pages are the dashboard (:func:`journeys.insight.dashboard.build_router`),
+guarded by :func:`journeys.web.security.require_staff`.
 """
 
 from __future__ import annotations
@@ -17,13 +17,14 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from journeys import __version__
+from journeys.insight.dashboard import build_router
 from journeys.web.config import WebConfig
 from journeys.web.core import WebCore
 from journeys.web.deps import page
 from journeys.web.pages import Pages
 from journeys.web.ratelimit import RateLimiter
 from journeys.web.routers import health, intake, staff, survey, unsubscribe, webhooks
-from journeys.web.security import SecurityMiddleware
+from journeys.web.security import SecurityMiddleware, require_staff
 from journeys.web.sendgrid import WebhookKeyError, load_public_key
 from journeys.web.server import redact
 
@@ -69,6 +70,13 @@ def create_app(
             ) from None
     for module in (health, survey, unsubscribe, webhooks, intake, staff):
         app.include_router(module.router)
+    if service.db is not None:  # the dashboard reads SQL (journeys.insight)
+        app.include_router(
+            build_router(
+                service.db, require_staff, plans=service.project.plans, clock=service.clock
+            ),
+            include_in_schema=False,  # pages for people; the API contract stays the machine paths
+        )
     app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _invalid_request)  # type: ignore[arg-type]
     app.add_exception_handler(Exception, _server_error)

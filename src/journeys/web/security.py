@@ -3,7 +3,8 @@ forms, API key authentication with rate limits, and the staff-page guard.
 
 - Every response says ``nosniff`` and ``Referrer-Policy: same-origin`` (a page's URL carries a
   link token that must not leak to another site); HTML pages get a strict
-  ``Content-Security-Policy`` (no scripts at all), ``X-Frame-Options: DENY`` and
+  ``Content-Security-Policy`` (no scripts at all, unless the page sets its own: the dashboard's
+  allows its vendored chart scripts), ``X-Frame-Options: DENY`` and
   ``Cache-Control: no-store``.
 - Bodies larger than ``web.max_body_kb`` get 413 before they are read in full.
 - Forms a browser posts (survey, unsubscribe, staff login) carry a CSRF token bound to the
@@ -104,9 +105,11 @@ class SecurityMiddleware:
                     # browsers replace by "null" under no-referrer); other sites get nothing.
                     (b"referrer-policy", b"same-origin"),
                 ]
+                own_csp = any(k.lower() == b"content-security-policy" for k, _ in headers)
                 if kind.startswith(b"text/html") and not docs:
+                    csp = [] if own_csp else [(b"content-security-policy", PAGE_CSP.encode())]
                     extra += [
-                        (b"content-security-policy", PAGE_CSP.encode()),
+                        *csp,
                         (b"x-frame-options", b"DENY"),
                         (b"cache-control", b"no-store"),
                         (b"permissions-policy", b"camera=(), microphone=(), geolocation=()"),
