@@ -119,7 +119,14 @@ def sample_answers(plan: Plan) -> dict[str, dict[str, Any]]:
     for step in plan.steps:
         if isinstance(step, SurveyStep):
             score, category = (5, "detractor") if step.survey == "nps" else (2, "unsatisfied")
-            found[step.id] = {"score": score, "category": category, "comment": "(sample answer)"}
+            found[step.id] = {
+                "score": score,
+                "category": category,
+                "comment": "(sample answer)",
+                "sentiment": "negative",
+                "sentiment_score": -0.6,
+                "keywords": ["delivery"],
+            }
     return found
 
 

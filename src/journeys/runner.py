@@ -18,6 +18,7 @@ from typing import Any
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.blocking import BlockingScheduler
 
+from journeys.insight import voc
 from journeys.service import JourneyService, read_records
 
 log = logging.getLogger("journeys.runner")
@@ -64,6 +65,7 @@ def run_forever(
     on_pass: Callable[[dict[str, Any]], None] | None = None,
 ) -> None:
     """Tick every ``interval`` seconds until Ctrl-C or SIGTERM, then stop cleanly."""
+    voc.warm_up_in_background()  # the first survey comment should not wait for the model
     # One worker thread: a pass that outlasts the interval is never joined by a second one
     # (the service is not thread-safe); the missed runs collapse into one.
     scheduler = BlockingScheduler(timezone="UTC", executors={"default": ThreadPoolExecutor(1)})

@@ -20,6 +20,7 @@ from journeys.channels.console import ConsoleChannel
 from journeys.clock import Clock, SystemClock, VirtualClock
 from journeys.delivery.dispatcher import dispatch
 from journeys.delivery.factory import build_channels
+from journeys.insight import voc
 from journeys.runtime.batch import Runtime
 from journeys.runtime.ingest import RecordReport, import_customers, ingest_events
 from journeys.runtime.passes import (
@@ -101,6 +102,7 @@ class JourneyService:
             settings=settings,
             renderer=Renderer(settings, project.templates, self.clock),
             batch_size=batch_size,
+            analyse=voc.analyse,
         )
         self.sweeper = Sweeper(project.plans, settings.timezone, settings.feb29)
         self._versions_saved = False

@@ -390,6 +390,10 @@ class SurveyAnswer:
     comment: str | None
     answered_at: datetime
     enrollment: Enrollment | None = None
+    sentiment: str | None = None
+    """``negative``, ``neutral`` or ``positive`` for an analysed comment; None without one."""
+    sentiment_score: float | None = None
+    keywords: tuple[str, ...] = ()
 
 
 @dataclass(slots=True)

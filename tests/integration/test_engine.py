@@ -447,6 +447,7 @@ def test_survey_answers_drive_the_feedback_loop(tmp_path: Path, db_url: str) -> 
                 journey="nps",
                 step="ask",
                 score=2,
+                comment="Delivery was late and the box was crushed",
             ),
         ]
     )
@@ -481,6 +482,14 @@ def test_survey_answers_drive_the_feedback_loop(tmp_path: Path, db_url: str) -> 
         cats = dict(
             conn.execute(select(survey_answers.c.customer_id, survey_answers.c.category)).all()
         )
+        analysed = conn.execute(
+            select(
+                survey_answers.c.customer_id,
+                survey_answers.c.sentiment,
+                survey_answers.c.sentiment_score < 0,
+                survey_answers.c.keywords,
+            ).order_by(survey_answers.c.customer_id)
+        ).all()
         history = (
             conn.execute(
                 select(stage_history.c.to_stage).where(stage_history.c.customer_id == "happy")
@@ -492,6 +501,11 @@ def test_survey_answers_drive_the_feedback_loop(tmp_path: Path, db_url: str) -> 
             select(func.count()).select_from(events).where(events.c.type == "stage.entered")
         )
     assert cats == {"happy": "promoter", "angry": "detractor"}
+    # the comment is analysed as the answer is stored; no comment, nothing to analyse
+    assert [tuple(r) for r in analysed] == [
+        ("angry", "negative", True, ["delivery", "box"]),
+        ("happy", None, None, None),
+    ]
     assert history == ["advocacy"] and entered == 1
     service.close()
 

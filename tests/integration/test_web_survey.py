@@ -94,6 +94,7 @@ def test_answer_becomes_one_event_and_the_detractor_path_alerts_support(web_env:
     assert [(a["score"], a["category"], a["comment"]) for a in stored] == [
         (3, "detractor", "The parcel was damaged")
     ]
+    assert (stored[0]["sentiment"], stored[0]["keywords"]) == ("negative", ["parcel"])
 
     web_env.tick()
     alerts = web_env.rows(outbox, outbox.c.kind == "notify")
@@ -117,6 +118,7 @@ def test_second_answer_updates_the_first_without_a_second_event(web_env_db: WebE
     assert [(a["score"], a["category"], a["comment"]) for a in stored] == [
         (8, "passive", "changed my mind")
     ]
+    assert stored[0]["sentiment"] == "neutral"  # re-analysed with the new comment
     page = web_env_db.client.get(path_of(link))
     assert "You answered 8" in page.text
     assert 'value="8" required checked' in page.text

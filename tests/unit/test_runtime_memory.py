@@ -220,6 +220,58 @@ def test_a_survey_answer_resumes_the_wait_with_the_answers(tmp_path: Path) -> No
     assert answer.enrollment is not None and answer.score == 10
 
 
+TRIAGE = """
+journey: triage
+name: Triage
+trigger: {event: order.delivered}
+steps:
+  - id: ask
+    survey: {kind: nps, template: hello, within: 3d}
+    on_answer: route
+    on_timeout: end
+  - id: route
+    branch:
+      - when: "answers.ask.sentiment == 'negative' and '배송' in answers.ask.keywords"
+        goto: logistics
+      - when: "answers.ask.sentiment == 'neutral'"
+        goto: quiet
+      - goto: end
+  - id: logistics
+    update: {set: {alert: logistics}}
+    goto: end
+  - id: quiet
+    update: {set: {alert: none}}
+"""
+
+
+@pytest.mark.parametrize(
+    ("comment", "alert", "sentiment"),
+    [
+        ("배송이 너무 늦었고 포장도 엉망이었어요", "logistics", "negative"),
+        ("", "none", None),  # no comment: neutral in expressions, nothing stored to analyse
+    ],
+)
+def test_a_survey_comment_is_analysed_as_it_is_stored_and_steers_the_journey(
+    tmp_path: Path, comment: str, alert: str, sentiment: str | None
+) -> None:
+    s = make_service(tmp_path, TRIAGE)
+    answer = event("s1", "survey.answered", 3, journey="triage", step="ask", score=7)
+    answer["data"]["comment"] = comment
+    s.ingest([event("d1", "order.delivered", 1), answer])
+    pass_at(s, 100)
+    (enrollment,) = store(s).all_enrollments()
+    assert enrollment.status is Status.COMPLETED
+    assert store(s).customers["c-1"].attributes["alert"] == alert
+    (stored,) = store(s).answers.values()
+    assert stored.category == "passive" and stored.sentiment == sentiment
+    if sentiment:
+        assert "배송" in stored.keywords and stored.sentiment_score is not None
+        assert stored.sentiment_score < 0
+        assert enrollment.vars["answers"]["ask"]["keywords"] == list(stored.keywords)
+    else:
+        assert stored.keywords == () and stored.comment is None
+
+
 def test_a_late_event_applies_at_the_watermark_and_is_counted(tmp_path: Path) -> None:
     s = make_service(tmp_path, CART)
     s.ingest([event("e1", "cart.updated", 10)])

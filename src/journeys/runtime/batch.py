@@ -14,7 +14,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from journeys.plan import Plan
 from journeys.runtime.plans import PlanSet
@@ -24,6 +24,23 @@ from journeys.state import Changes, Customer, Enrollment, Event, GoalCandidate, 
 if TYPE_CHECKING:
     from journeys.runtime.render import Renderer
     from journeys.store.interface import Tx
+
+
+class CommentAnalysis(Protocol):
+    """What a comment analyser returns (:class:`journeys.insight.voc.Analysis`)."""
+
+    @property
+    def sentiment(self) -> str: ...
+    @property
+    def score(self) -> float: ...
+    @property
+    def keywords(self) -> tuple[str, ...]: ...
+
+
+class CommentAnalyser(Protocol):
+    """``(comment, locale) → analysis``; pure and deterministic, so a replay reads the same."""
+
+    def __call__(self, comment: str, locale: str | None, /) -> CommentAnalysis: ...
 
 
 @dataclass
@@ -45,6 +62,9 @@ class Runtime:
     max_steps: int = 1000
     """Steps one customer may run in one pass (specs reject loops without a wait; this only
     guards, and the rest runs in the next pass)."""
+    analyse: CommentAnalyser | None = None
+    """Reads a survey comment (``comment, locale → sentiment, score, keywords``) as its answer
+    is stored; None leaves comments unanalysed (``journeys report`` analyses them later)."""
 
 
 @dataclass

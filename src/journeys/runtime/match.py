@@ -43,9 +43,10 @@ def match(batch: Batch, state: CustomerState, event: Event, at: datetime) -> lis
     stage_event = apply_rules(batch, state, event, ctx, at)
     if stage_event is not None:
         emitted.append(stage_event)
-    resumed = [e for e in list(state.active) if _reach(batch, state, e, event, at)]
-    if event.type == "survey.answered":
-        _record_answer(batch, state, event, resumed)
+    answer = _answer(batch, state, event) if event.type == "survey.answered" else None
+    resumed = [e for e in list(state.active) if _reach(batch, state, e, event, answer, at)]
+    if answer is not None:
+        _record_answer(batch, state, event, answer, resumed)
     _goals(batch, state, event, ctx, at)
     _triggers(batch, state, event, ev, ctx, at)
     return emitted
@@ -65,8 +66,32 @@ def _apply_profile(batch: Batch, state: CustomerState, event: Event, at: datetim
             batch.changes.suppressions.append(Suppression(customer.id, "email", reason, at))
 
 
+def _answer(batch: Batch, state: CustomerState, event: Event) -> dict[str, Any]:
+    """What a ``survey.answered`` event says, as ``answers.<step>`` shows it (without the
+    category, which depends on the survey kind): the score, the comment and its analysis."""
+    comment = event.data.get("comment") or None
+    answer: dict[str, Any] = {"score": int(event.data["score"]), "comment": comment}
+    analyse = batch.rt.analyse
+    if comment is not None and analyse is not None:
+        locale = state.customer.locale if state.customer else None
+        found = analyse(str(comment), locale)
+        answer.update(
+            sentiment=found.sentiment,
+            sentiment_score=found.score,
+            keywords=list(found.keywords),
+        )
+    else:
+        answer.update(sentiment="neutral", sentiment_score=0.0, keywords=[])
+    return answer
+
+
 def _reach(
-    batch: Batch, state: CustomerState, enrollment: Enrollment, event: Event, at: datetime
+    batch: Batch,
+    state: CustomerState,
+    enrollment: Enrollment,
+    event: Event,
+    answer: dict[str, Any] | None,
+    at: datetime,
 ) -> bool:
     """``event`` reaching an active enrollment: an exit, or the event a wait waits for;
     True if it resumed the wait."""
@@ -78,12 +103,17 @@ def _reach(
         ended(state, enrollment)
         return False
     if enrollment.waiting_for == event.type:
-        return _resume(state, plan, enrollment, event, at)
+        return _resume(state, plan, enrollment, event, answer, at)
     return False
 
 
 def _resume(
-    state: CustomerState, plan: Plan, enrollment: Enrollment, event: Event, at: datetime
+    state: CustomerState,
+    plan: Plan,
+    enrollment: Enrollment,
+    event: Event,
+    answer: dict[str, Any] | None,
+    at: datetime,
 ) -> bool:
     waiting = enrollment.waiting_step
     if not waiting or not plan.has_step(waiting):
@@ -91,14 +121,15 @@ def _resume(
     step = plan.step(waiting)
     vars_ = enrollment.vars
     if isinstance(step, SurveyStep):
-        if event.data.get("journey") != plan.journey or event.data.get("step") != step.id:
+        if answer is None or (event.data.get("journey"), event.data.get("step")) != (
+            plan.journey,
+            step.id,
+        ):
             return False
-        score = int(event.data["score"])
         answers = dict(vars_.get("answers", {}))
         answers[step.id] = {
-            "score": score,
-            "category": survey_category(step.survey, score),
-            "comment": event.data.get("comment"),
+            **answer,
+            "category": survey_category(step.survey, answer["score"]),
         }
         vars_ = {**vars_, "answers": answers}
     elif isinstance(step, WaitForStep):
@@ -121,7 +152,11 @@ def _resume(
 
 
 def _record_answer(
-    batch: Batch, state: CustomerState, event: Event, resumed: list[Enrollment]
+    batch: Batch,
+    state: CustomerState,
+    event: Event,
+    answer: dict[str, Any],
+    resumed: list[Enrollment],
 ) -> None:
     data = event.data
     journey, step_id = str(data.get("journey")), str(data.get("step"))
@@ -129,7 +164,8 @@ def _record_answer(
     kind = "nps"
     if plan and plan.has_step(step_id) and isinstance(plan.step(step_id), SurveyStep):
         kind = plan.step(step_id).survey  # type: ignore[attr-defined]
-    score = int(data["score"])
+    score = answer["score"]
+    analysed = answer["comment"] is not None and batch.rt.analyse is not None
     holder = next((e for e in resumed + state.active if e.journey == journey), None)
     batch.changes.answers.append(
         SurveyAnswer(
@@ -140,9 +176,12 @@ def _record_answer(
             kind=kind,
             score=score,
             category=survey_category(kind, score),
-            comment=data.get("comment"),
+            comment=answer["comment"],
             answered_at=event.occurred_at,
             enrollment=holder,
+            sentiment=answer["sentiment"] if analysed else None,
+            sentiment_score=answer["sentiment_score"] if analysed else None,
+            keywords=tuple(answer["keywords"]),
         )
     )
 

@@ -208,6 +208,9 @@ def add_survey_answers(conn: Connection, rows: Sequence[SurveyAnswer]) -> None:
                     "category": a.category,
                     "comment": a.comment,
                     "answered_at": a.answered_at,
+                    "sentiment": a.sentiment,
+                    "sentiment_score": a.sentiment_score,
+                    "keywords": list(a.keywords) if a.sentiment is not None else None,
                 }
                 for a in rows
             ],

@@ -105,10 +105,12 @@ def survey_answer(conn: Connection, event_id: str) -> dict[str, Any] | None:
 
 
 def upsert_survey_answer(conn: Connection, row: Mapping[str, Any]) -> None:
-    """Store an answer, or replace the score, category, comment and time of the one stored
-    under the same ``event_id``."""
+    """Store an answer, or replace the score, category, comment (with its analysis) and time
+    of the one stored under the same ``event_id``."""
     stmt = _upsertable(conn, survey_answers).values(**row)
-    changed = {k: stmt.excluded[k] for k in ("score", "category", "comment", "answered_at")}
+    columns = ("score", "category", "comment", "answered_at")
+    analysis = ("sentiment", "sentiment_score", "keywords")
+    changed = {k: stmt.excluded[k] for k in (*columns, *analysis)}
     conn.execute(stmt.on_conflict_do_update(index_elements=["event_id"], set_=changed))
 
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from journeys.insight import voc
 from journeys.plan import SurveyStep, survey_category
 from journeys.runtime.links import (
     SURVEY,
@@ -235,6 +236,7 @@ class WebCore:
                     "category": survey_category(view.kind, score),
                     "comment": comment,
                     "answered_at": now,
+                    **_analysis(comment, view.locale),
                 },
             )
         return bool(report.accepted)
@@ -362,3 +364,15 @@ class WebCore:
 def _answer_id(link: SurveyLink) -> str:
     """The event id of a survey answer: one per enrollment and survey step."""
     return f"survey:{link.enrollment_id}:{link.step}"
+
+
+def _analysis(comment: str | None, locale: str | None) -> dict[str, Any]:
+    """The stored analysis of a comment (the engine analyses the event the same way)."""
+    if not comment:
+        return {"sentiment": None, "sentiment_score": None, "keywords": None}
+    found = voc.analyse(comment, locale)
+    return {
+        "sentiment": found.sentiment,
+        "sentiment_score": found.score,
+        "keywords": list(found.keywords),
+    }
