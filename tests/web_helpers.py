@@ -115,13 +115,16 @@ def open_env(
     database_url: str,
     extra_settings: str = "",
     extra_journeys: dict[str, str] | None = None,
+    extra_templates: dict[str, str] | None = None,
     **app_kw: Any,
 ) -> WebEnv:
     """Everything a web test needs (the secret comes from ``$JOURNEYS_SECRET_KEY``, which the
-    ``web_secret`` fixture sets)."""
+    ``web_secret`` fixture sets); ``extra_templates`` maps file names to their text."""
     private, public = signing_key()
     settings = extra_settings + f"\nsendgrid: {{webhook_public_key: {public}}}\n"
     write_project(root, settings, extra_journeys)
+    for name, text in (extra_templates or {}).items():
+        (root / "templates" / name).write_text(text, encoding="utf-8")
     clock = VirtualClock(T0)
     service = JourneyService.open(
         database_url, specs=root / "journey_specs", templates=root / "templates", clock=clock

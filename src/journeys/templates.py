@@ -10,8 +10,9 @@ A template file looks like::
 An optional ``<name>[.<locale>].txt`` beside it is the plain-text part; without one the text is
 derived from the HTML template once, when it is compiled (:mod:`journeys.delivery.layout`, which
 also lets templates extend partials such as ``_layout.html``). Front matter may say
-``kind: transactional`` (default: marketing). Locales fall back ``ko-KR`` → ``ko`` → the file
-without a locale. Templates are compiled once per (name, locale) in the sandbox of
+``kind: transactional`` (default: marketing) and ``topic: <name>``, the subscription topic
+(``topics:`` in journeys.yaml) a marketing message belongs to. Locales fall back ``ko-KR`` →
+``ko`` → the file without a locale. Templates are compiled once per (name, locale) in the sandbox of
 :mod:`journeys.expressions`.
 """
 
@@ -36,6 +37,7 @@ from journeys.sandbox_limits import budget
 _NAME = re.compile(r"^(?P<name>[A-Za-z0-9_\-]+?)(?:\.(?P<locale>[a-z]{2,3}(?:-[A-Za-z0-9]+)*))?$")
 _TAG = re.compile(r"<[^>]+>")
 _BLANKS = re.compile(r"\n\s*\n+")
+_TOPIC = re.compile(r"^[a-z][a-z0-9_-]*$")
 
 
 @dataclass(frozen=True)
@@ -54,6 +56,9 @@ class TemplateSource:
     text_path: Path | None = None
     kind: str | None = None
     """``kind:`` of the front matter: ``marketing`` or ``transactional`` (None: not said)."""
+    topic: str | None = None
+    """``topic:`` of the front matter: the subscription topic (None: not said)."""
+    topic_line: int = 2
 
     def parts(self) -> list[tuple[str, Path, int]]:
         """``(text, file, first line)`` of the subject, the HTML body and the text part (if
@@ -196,47 +201,22 @@ class TemplateStore:
         if path is None:
             raise TemplateError(f"template {name!r} ({locale or 'default'}) does not exist")
         raw = path.read_text(encoding="utf-8")
-        subject, body, body_line, subject_line, kind = "", raw, 1, 2, None
-        if raw.startswith("---"):
-            end = raw.find("\n---", 3)
-            if end < 0:
-                raise TemplateError("front matter is not closed with '---'", path, 1)
-            try:
-                meta = yaml.safe_load(raw[3:end]) or {}
-            except yaml.YAMLError as exc:
-                line = getattr(getattr(exc, "problem_mark", None), "line", 0) + 1
-                raise TemplateError(f"front matter is not valid YAML: {exc}", path, line) from None
-            if not isinstance(meta, dict):
-                raise TemplateError("front matter must be 'subject: …'", path, 2)
-            subject = str(meta.get("subject", ""))
-            kind = meta.get("kind")
-            if kind not in (None, "marketing", "transactional"):
-                found = re.search(r"^kind\s*:", raw[:end], re.MULTILINE)
-                line = raw[: found.start()].count("\n") + 1 if found else 2
-                msg = f"kind {kind!r} is not valid (valid: marketing, transactional)"
-                raise TemplateError(msg, path, line)
-            found = re.search(r"^subject\s*:", raw[:end], re.MULTILINE)
-            if found:
-                subject_line = raw[: found.start()].count("\n") + 1
-            rest = raw[end + 4 :]
-            body_line = raw[: end + 4].count("\n") + 1
-            if rest.startswith("\n"):
-                rest = rest[1:]
-                body_line += 1
-            body = rest
+        front = _FrontMatter.split(raw, path)
         text_path = path.with_suffix(".txt")
         text = text_path.read_text(encoding="utf-8") if text_path.exists() else None
         return TemplateSource(
             name,
             locale,
             path,
-            subject,
-            body,
+            front.subject,
+            front.body,
             text,
-            body_line,
-            subject_line,
+            front.body_line,
+            front.line_of("subject"),
             text_path if text is not None else None,
-            kind,
+            front.kind,
+            front.topic,
+            front.line_of("topic"),
         )
 
     def compile(self, name: str, locale: str = "") -> CompiledTemplate:
@@ -292,3 +272,61 @@ class TemplateStore:
         if not locales:
             return None
         return self.read(name, "" if "" in locales else locales[0]).kind
+
+
+@dataclass(frozen=True)
+class _FrontMatter:
+    """A template file split into its front matter (checked) and its body."""
+
+    raw: str
+    header_end: int
+    meta: dict[str, Any]
+    body: str
+    body_line: int
+
+    @classmethod
+    def split(cls, raw: str, path: Path) -> _FrontMatter:
+        if not raw.startswith("---"):
+            return cls(raw, 0, {}, raw, 1)
+        end = raw.find("\n---", 3)
+        if end < 0:
+            raise TemplateError("front matter is not closed with '---'", path, 1)
+        try:
+            meta = yaml.safe_load(raw[3:end]) or {}
+        except yaml.YAMLError as exc:
+            line = getattr(getattr(exc, "problem_mark", None), "line", 0) + 1
+            raise TemplateError(f"front matter is not valid YAML: {exc}", path, line) from None
+        if not isinstance(meta, dict):
+            raise TemplateError("front matter must be 'subject: …'", path, 2)
+        rest, body_line = raw[end + 4 :], raw[: end + 4].count("\n") + 1
+        if rest.startswith("\n"):
+            rest, body_line = rest[1:], body_line + 1
+        front = cls(raw, end, meta, rest, body_line)
+        front.check(path)
+        return front
+
+    def check(self, path: Path) -> None:
+        kind, topic = self.meta.get("kind"), self.meta.get("topic")
+        if kind not in (None, "marketing", "transactional"):
+            msg = f"kind {kind!r} is not valid (valid: marketing, transactional)"
+            raise TemplateError(msg, path, self.line_of("kind"))
+        if topic is not None and not (isinstance(topic, str) and _TOPIC.match(topic)):
+            msg = f"topic {topic!r} must be the name of a topic of journeys.yaml, e.g. newsletter"
+            raise TemplateError(msg, path, self.line_of("topic"))
+
+    def line_of(self, key: str) -> int:
+        """The file line of ``key:`` in the front matter (2 when it is not there)."""
+        found = re.search(rf"^{key}\s*:", self.raw[: self.header_end], re.MULTILINE)
+        return self.raw[: found.start()].count("\n") + 1 if found else 2
+
+    @property
+    def subject(self) -> str:
+        return str(self.meta.get("subject", ""))
+
+    @property
+    def kind(self) -> str | None:
+        return self.meta.get("kind")
+
+    @property
+    def topic(self) -> str | None:
+        return self.meta.get("topic")

@@ -4,6 +4,7 @@ suppression stops the next marketing email."""
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from journeys.store import web as store
 from journeys.store.tables import events, outbox, suppressions, topic_optouts
 from web_helpers import (
     SECRET,
+    TOPICS,
     WebEnv,
     add_customer,
     form_value,
@@ -170,6 +172,75 @@ def test_without_topics_the_page_is_a_plain_confirmation(
         csrf = form_value(page.text, "csrf")
         assert env.client.post(link, data={"csrf": csrf}).status_code == 200
         assert len(env.rows(suppressions)) == 1
+    finally:
+        env.client.close()
+        env.service.close()
+
+
+DEALS = """
+journey: deals
+name: Deals after delivery
+trigger: {event: order.delivered}
+steps:
+  - id: offer
+    send: {template: deal}
+  - id: later
+    wait: 1d
+  - id: news
+    send: {template: digest}
+  - id: offer_again
+    send: {template: deal}
+"""
+TOPIC_TEMPLATES = {
+    "deal.html": "---\nsubject: A deal for you\ntopic: offers\n---\n"
+    '<p>10% off. <a href="{{ unsubscribe_url }}">No more offers</a></p>\n',
+    "digest.html": "---\nsubject: This month\ntopic: newsletter\n---\n<p>News</p>\n",
+}
+
+
+def test_a_template_topic_scopes_the_unsubscribe_link_and_holds_back_its_messages(
+    tmp_path: Path, sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("JOURNEYS_SECRET_KEY", SECRET)
+    env = open_env(
+        tmp_path / "topics",
+        sqlite_url,
+        TOPICS,
+        extra_journeys={"deals": DEALS},
+        extra_templates=TOPIC_TEMPLATES,
+    )
+    try:
+        add_customer(env.service, "c-1")
+        delivered = {
+            "id": "d-1",
+            "type": "order.delivered",
+            "customer_id": "c-1",
+            "occurred_at": env.clock.now(),
+            "data": {"order_id": "o-1"},
+        }
+        env.service.ingest([delivered])
+        env.service.run_pass()  # rendered, not yet dispatched
+        (offer,) = env.rows(outbox, outbox.c.journey == "deals")
+        assert (offer["topic"], offer["status"]) == ("offers", "pending")
+        header = re.search(r"<(http[^>]+/unsubscribe/[^>]+)>", offer["headers"]["List-Unsubscribe"])
+        assert header and header[1] == unsubscribe_link_in(offer["html"])
+        # One click in the mail client leaves the message's topic only ...
+        one_click = env.client.post(path_of(header[1]), data={"List-Unsubscribe": "One-Click"})
+        assert one_click.status_code == 200
+        assert {r["topic"] for r in env.rows(topic_optouts)} == {"offers"}
+        assert env.rows(suppressions) == []
+        # ... so the offer rendered before the click does not go, and later offers neither,
+        # while the newsletter still does.
+        env.service.dispatch()
+        (offer,) = env.rows(outbox, outbox.c.journey == "deals")
+        assert offer["status"] == "suppressed" and "offers" in offer["error"]
+        env.advance(timedelta(days=1, hours=1))
+        sent = {
+            r["step"]: (r["topic"], r["status"])
+            for r in env.rows(outbox, outbox.c.journey == "deals")
+        }
+        assert sent["news"][0] == "newsletter" and sent["news"][1] != "suppressed"
+        assert sent["offer_again"] == ("offers", "suppressed")
     finally:
         env.client.close()
         env.service.close()

@@ -385,3 +385,30 @@ steps:
     assert isinstance(ask, SurveyStep) and (ask.on_answer, ask.on_timeout) == ("done", "done")
     assert plan.templates == ("s",)
     assert SETTINGS.timezone == "UTC"
+
+
+@pytest.mark.parametrize(
+    ("topics", "hint"),
+    [
+        ({"offers": {}, "newsletter": {}}, '; did you mean "offers"? (topics: newsletter, offers)'),
+        ({}, " (add topics: {ofers: …})"),
+    ],
+)
+def test_a_template_topic_must_be_a_topic_of_the_project(
+    tmp_path: Path, topics: dict[str, dict[str, str]], hint: str
+) -> None:
+    folder = tmp_path / "templates"
+    folder.mkdir()
+    (folder / "deal.html").write_text(
+        "---\nsubject: Deal\n# the topic of the preference page\ntopic: ofers\n---\n<p>x</p>\n",
+        encoding="utf-8",
+    )
+    text = steps("- {id: a, send: {template: deal}}")
+    store = TemplateStore(folder)
+    _, diags = check_journey_text(
+        text, path="j.yaml", templates=store, settings=Settings(topics=topics)
+    )
+    (diag,) = diags
+    assert (diag.code, diag.line, diag.col) == ("unknown-topic", 4, 8)
+    assert diag.path.endswith("deal.html")
+    assert diag.message == 'topic "ofers" is not defined under topics: in journeys.yaml' + hint

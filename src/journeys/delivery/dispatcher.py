@@ -337,12 +337,15 @@ def _consent(conn: Any, rows: Sequence[Mapping[str, Any]], settings: Settings) -
     personal = [r for r in rows if r["kind"] != "notify" and r["channel"] in OPT_IN_FIELDS]
     if not personal:
         return {}
-    profiles, suppressed = store.consent_facts(conn, personal)
+    profiles, suppressed, left_topic = store.consent_facts(conn, personal)
     blocked: dict[int, str] = {}
     for row in personal:
         customer = profiles.get(row["customer_id"])
         if customer is None:
             blocked[row["id"]] = "suppressed: the customer was erased"
+            continue
+        if row["id"] in left_topic:
+            blocked[row["id"]] = f"suppressed: the customer left the topic {row['topic']!r}"
             continue
         reason = may_send(
             customer, row["channel"], row["message_kind"], settings, suppressed.get(row["id"])

@@ -45,12 +45,14 @@ _INLINER = css_inline.CSSInliner(
 
 @dataclass(frozen=True)
 class ComposedMessage:
-    """What goes into the outbox row: subject, HTML (email only), text and headers."""
+    """What goes into the outbox row: subject, HTML (email only), text, headers and the
+    subscription topic the message belongs to."""
 
     subject: str
     html: str | None
     text: str
     headers: dict[str, str] = field(default_factory=dict)
+    topic: str | None = None
 
 
 def sender_of(
@@ -70,11 +72,17 @@ def sender_of(
 
 
 def unsubscribe_link(
-    settings: Settings, customer_id: str, channel: str = "email", *, at: datetime
+    settings: Settings,
+    customer_id: str,
+    channel: str = "email",
+    *,
+    at: datetime,
+    topic: str | None = None,
 ) -> str:
     """The customer's signed one-click unsubscribe link (:mod:`journeys.runtime.links`),
-    signed at ``at`` (the links of one day are the same)."""
-    return unsubscribe_url(settings, customer_id, channel, at=at)
+    signed at ``at`` (the links of one day are the same); with a ``topic`` (a topic of the
+    project), one click leaves that topic only."""
+    return unsubscribe_url(settings, customer_id, channel, at=at, topic=topic)
 
 
 def email_headers(
@@ -85,15 +93,16 @@ def email_headers(
     at: datetime,
     sender: Mapping[str, str] | None = None,
     test: bool = False,
+    topic: str | None = None,
 ) -> dict[str, str]:
     """``From``, ``Reply-To`` and, for marketing, the RFC 8058 unsubscribe headers (its link
-    signed at ``at``)."""
+    signed at ``at``, for ``topic`` when the message belongs to one)."""
     who = sender if sender is not None else sender_of(settings)
     headers = {"From": formataddr((who.get("name") or "", who.get("email") or ""))}
     if who.get("reply_to"):
         headers["Reply-To"] = who["reply_to"]
     if kind != TRANSACTIONAL:
-        targets = [f"<{unsubscribe_link(settings, customer_id, at=at)}>"]
+        targets = [f"<{unsubscribe_link(settings, customer_id, at=at, topic=topic)}>"]
         if settings.list_unsubscribe_mailto:
             targets.append(f"<mailto:{settings.list_unsubscribe_mailto}?subject=unsubscribe>")
         headers["List-Unsubscribe"] = ", ".join(targets)
@@ -101,6 +110,12 @@ def email_headers(
     if test:
         headers[TEST_HEADER] = "true"
     return headers
+
+
+def _known_topic(settings: Settings, topic: str | None) -> str | None:
+    """``topic`` when the project defines it (``journeys validate`` reports the others; an
+    unknown one must not make a link the preference page cannot honour)."""
+    return topic if topic in settings.topics else None
 
 
 def ad_prefix(settings: Settings, locale: str | None) -> str:
@@ -139,15 +154,17 @@ class Composer:
         locale: str,
         at: datetime,
         sender: Mapping[str, str] | None = None,
+        topic: str | None = None,
     ) -> dict[str, Any]:
-        """``ctx`` with what layouts and filters use: ``sender``, ``unsubscribe_url``,
-        ``message_kind`` and ``locale`` (values already in ``ctx`` win)."""
+        """``ctx`` with what layouts and filters use: ``sender``, ``unsubscribe_url`` (for the
+        message's ``topic``), ``message_kind`` and ``locale`` (values already in ``ctx`` win)."""
         full = dict(ctx)
         full.setdefault("sender", sender_of(self.settings, sender))
         full.setdefault("message_kind", kind)
         full.setdefault("locale", locale)
         if channel in ("email", "sms", "push"):
-            full.setdefault("unsubscribe_url", unsubscribe_link(self.settings, customer_id, at=at))
+            link = unsubscribe_link(self.settings, customer_id, at=at, topic=topic)
+            full.setdefault("unsubscribe_url", link)
         return full
 
     def compose(
@@ -172,6 +189,7 @@ class Composer:
         """
         locale = locale or self.settings.default_locale
         who = sender_of(self.settings, sender)
+        topic = _known_topic(self.settings, template.source.topic)
         full = self.context(
             ctx,
             customer_id=customer_id,
@@ -180,6 +198,7 @@ class Composer:
             locale=locale,
             at=at,
             sender=who,
+            topic=topic,
         )
         rendered = template.render(full)
         title = rendered.subject
@@ -199,8 +218,10 @@ class Composer:
             title = TEST_PREFIX + title
         if channel != "email":
             body = _prefixed(prefix, text) if channel == "sms" else text
-            return ComposedMessage(subject=title, html=None, text=body)
-        headers = email_headers(self.settings, customer_id, kind, at=at, sender=who, test=test)
+            return ComposedMessage(subject=title, html=None, text=body, topic=topic)
+        headers = email_headers(
+            self.settings, customer_id, kind, at=at, sender=who, test=test, topic=topic
+        )
         return ComposedMessage(
-            subject=title, html=inline_css(rendered.html), text=text, headers=headers
+            subject=title, html=inline_css(rendered.html), text=text, headers=headers, topic=topic
         )

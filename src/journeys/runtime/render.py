@@ -48,6 +48,7 @@ class Renderer:
             "html": None,
             "text": None,
             "headers": None,
+            "topic": None,
             "status": message.status,
             "due_at": message.at,
             "created_at": self.clock.now(),
@@ -87,6 +88,7 @@ class Renderer:
             at=now,
         )
         return {
+            "topic": composed.topic,
             "locale": template.source.locale,
             "subject": composed.subject,
             "html": composed.html,

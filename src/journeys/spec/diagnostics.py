@@ -54,6 +54,7 @@ CODES: dict[str, str] = {
     "missing-locale": "a template lacks a locale that other templates of the journey have",
     "template-error": "a template file that does not compile or is refused by the sandbox",
     "unknown-team": "notify.to names a team that journeys.yaml does not define",
+    "unknown-topic": "a template's topic: is not one of the topics journeys.yaml defines",
     "unknown-event": "an event type that is not well-known, declared in journeys.yaml or stored",
     "unknown-event-field": "event.data.<field> (or emit data) names a field the event type's"
     " declaration in journeys.yaml does not have",

@@ -27,6 +27,7 @@ from journeys.store.tables import (
     outbox,
     suppressed_addresses,
     suppressions,
+    topic_optouts,
 )
 
 PENDING = "pending"
@@ -141,10 +142,11 @@ def suppression_reasons(conn: Connection, addresses: Iterable[Address]) -> dict[
 
 def consent_facts(
     conn: Connection, rows: Sequence[Mapping[str, Any]]
-) -> tuple[dict[str, dict[str, Any]], dict[int, str]]:
+) -> tuple[dict[str, dict[str, Any]], dict[int, str], set[int]]:
     """What consent needs to know about outbox ``rows`` now: the customers' profiles by id (a
-    customer erased since is missing) and, by outbox id, why the row's address is suppressed
-    (:func:`suppression_reasons`) when it is."""
+    customer erased since is missing), by outbox id why the row's address is suppressed
+    (:func:`suppression_reasons`) when it is, and the ids of rows whose customer left the
+    row's subscription topic."""
     profiles: dict[str, dict[str, Any]] = {}
     for chunk in _chunks(sorted({r["customer_id"] for r in rows})):
         for row in conn.execute(select(customers).where(customers.c.id.in_(chunk))):
@@ -152,7 +154,24 @@ def consent_facts(
     keys = {r["id"]: (r["customer_id"], r["channel"], r.get("recipient")) for r in rows}
     reasons = suppression_reasons(conn, keys.values())
     suppressed = {i: reasons[key] for i, key in keys.items() if key in reasons}
-    return profiles, suppressed
+    return profiles, suppressed, _left_topic(conn, rows)
+
+
+def _left_topic(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> set[int]:
+    """Ids of ``rows`` whose customer opted out of the row's topic (one query per chunk)."""
+    wanted = {(r["customer_id"], r["topic"]): r["id"] for r in rows if r.get("topic")}
+    if not wanted:
+        return set()
+    left: set[int] = set()
+    topics = sorted({topic for _, topic in wanted})
+    for chunk in _chunks(sorted({cid for cid, _ in wanted})):
+        found = conn.execute(
+            select(topic_optouts.c.customer_id, topic_optouts.c.topic).where(
+                topic_optouts.c.customer_id.in_(chunk), topic_optouts.c.topic.in_(topics)
+            )
+        )
+        left.update(wanted[key] for key in map(tuple, found) if key in wanted)
+    return left
 
 
 _RECORD = (

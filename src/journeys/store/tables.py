@@ -294,6 +294,8 @@ outbox = Table(
     Column("dispatcher", String(200)),
     Column("provider_status", String(200)),  # the provider's own answer: "202", "queued"
     Column("headers", Json),  # From, Reply-To, List-Unsubscribe … as composed
+    # (0009) the subscription topic (``topics:``) its template names; NULL: no topic
+    Column("topic", String(100)),
     UniqueConstraint("enrollment_id", "step", "attempt", name="uq_outbox_enrollment_step_attempt"),
     Index("ix_outbox_pending", "status", "due_at"),
     # A customer's messages: the dashboard's customer page, and email events that carry no

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from pathlib import Path
 
 from journeys.expressions import ENV, name_uses
 from journeys.spec.context import JourneyContext, ProjectContext
@@ -104,7 +105,9 @@ def templates_compile(ctx: ProjectContext) -> Iterator[Diagnostic]:
         for locale in store.locales(name):
             try:
                 store.compile(name, locale)
-                found = list(_unknown_names(store.read(name, locale), "survey" in kinds[name]))
+                source = store.read(name, locale)
+                found = list(_unknown_names(source, "survey" in kinds[name]))
+                found += _unknown_topic(source, ctx.settings.topics, ctx.settings.path)
             except TemplateError as exc:
                 path = str(exc.path) if exc.path else f"{store.directory}/{name}.html"
                 found = [Diagnostic(path, exc.line or 1, 1, str(exc), "template-error")]
@@ -115,6 +118,21 @@ def templates_compile(ctx: ProjectContext) -> Iterator[Diagnostic]:
                 for journey in users[name]:
                     journey.failed = True
             yield from found
+
+
+def _unknown_topic(
+    source: TemplateSource, topics: Mapping[str, object], settings_path: Path | None
+) -> list[Diagnostic]:
+    """``unknown-topic`` when the front matter's ``topic:`` is not a topic of the project."""
+    if source.topic is None or source.topic in topics:
+        return []
+    where = settings_path.name if settings_path else "journeys.yaml"
+    names = sorted(topics)
+    msg = f"topic {quote(source.topic)} is not defined under topics: in {where}"
+    msg += did_you_mean(source.topic, names) if names else f" (add topics: {{{source.topic}: …}})"
+    msg += valid_list(names, "topics")
+    col = len("topic:") + 2
+    return [Diagnostic(str(source.path), source.topic_line, col, msg, "unknown-topic")]
 
 
 def _unknown_names(source: TemplateSource, survey: bool) -> Iterator[Diagnostic]:
