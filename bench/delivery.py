@@ -53,7 +53,9 @@ def _message_parts() -> tuple[str, str, str, dict[str, str]]:
             }
         },
     }
-    message = Composer(settings).compose(template, ctx, customer_id="c-1", channel="email")
+    message = Composer(settings).compose(
+        template, ctx, customer_id="c-1", channel="email", at=START
+    )
     return message.subject, message.html or "", message.text, message.headers
 
 
