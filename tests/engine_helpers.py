@@ -86,7 +86,7 @@ def run_until(service: JourneyService, until: datetime) -> None:
 
 
 def event(eid: str, etype: str, cid: str, at: str, **data: Any) -> dict[str, Any]:
-    """An event record per DESIGN §3."""
+    """An event record (docs/events.md)."""
     return {"id": eid, "type": etype, "customer_id": cid, "occurred_at": at, "data": data}
 
 

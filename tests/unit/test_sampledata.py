@@ -1,4 +1,4 @@
-"""The sample data generator: deterministic, on contract (DESIGN §3), sorted and streaming."""
+"""The sample data generator: deterministic, on contract (docs/events.md), sorted and streaming."""
 
 from __future__ import annotations
 
