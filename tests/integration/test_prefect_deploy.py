@@ -345,46 +345,65 @@ BURST_WINDOW = 6
 SETTLE = 1
 
 
-@pytest.mark.prefect
-def test_a_burst_of_events_becomes_one_flow_run(burst_journey: tuple[str, str, Any]) -> None:
-    journey, event_type, deployment_id = burst_journey
-    time.sleep(3.0)  # the server loads the new automation (slower on a loaded machine)
-    events = [
+def _crm_events(event_type: str, prefix: str, count: int) -> list[dict[str, Any]]:
+    return [
         {
-            "id": f"{journey}-{i}",
+            "id": f"{prefix}-{i}",
             "type": event_type,
             "customer_id": f"c-{i % 50}",
             "occurred_at": "2026-03-01T10:00:00Z",
             "data": {},
         }
-        for i in range(400)
+        for i in range(count)
     ]
-    emitted_at = datetime.now(UTC)
+
+
+def _wait_until_the_trigger_listens(deployment_id: Any, event_type: str) -> int:
+    """Probe events until the server has loaded the new automation (a run appears), then let
+    every window the probes opened close; returns how many runs the probes made.
+
+    The server loads a new automation asynchronously (seconds on a loaded machine) and ignores
+    matching events until then, so a fixed sleep is a race."""
+    deadline = time.monotonic() + 90
+    probe = 0
+    while not _flow_runs(deployment_id):
+        assert time.monotonic() < deadline, "the automation never fired"
+        pe.emit_crm_events(_crm_events(event_type, f"probe-{probe}", 1))
+        probe += 1
+        time.sleep(0.5)
+    time.sleep(2 * BURST_WINDOW + 1)  # the probes' windows (and the one after) have closed
+    return len(_flow_runs(deployment_id))
+
+
+@pytest.mark.prefect
+def test_a_burst_of_events_becomes_one_flow_run(burst_journey: tuple[str, str, Any]) -> None:
+    journey, event_type, deployment_id = burst_journey
+    before = _wait_until_the_trigger_listens(deployment_id, event_type)
+    events = _crm_events(event_type, journey, 400)
+    emitted_at, burst_started = datetime.now(UTC), time.monotonic()
     # Two bursts inside one window: 300 events ...
     assert pe.emit_crm_events(events[:200]) == 200
     assert pe.emit_crm_events(events[200:300]) == 100
+    burst_sent = time.monotonic()
+    assert burst_sent - burst_started < BURST_WINDOW  # all of them inside one window
     # ... are one flow run,
-    runs = _wait_for_runs(deployment_id, 1)
+    _wait_for_runs(deployment_id, before + 1)
     time.sleep(1.0)
-    runs = _flow_runs(deployment_id)
-    assert len(runs) == 1
-    assert runs[0].parameters == {"journey": journey}
-    assert runs[0].state_name == "Scheduled"
+    runs = sorted(_flow_runs(deployment_id), key=lambda r: r.expected_start_time)
+    assert len(runs) == before + 1
+    run = runs[-1]
+    assert run.parameters == {"journey": journey}
+    assert run.state_name == "Scheduled"
     # which starts after the window (+ settle), so it sees every event of the window.
-    delay = runs[0].expected_start_time - emitted_at
-    assert timedelta(seconds=BURST_WINDOW) <= delay <= timedelta(seconds=BURST_WINDOW + 10)
+    assert run.expected_start_time - emitted_at >= timedelta(seconds=BURST_WINDOW + SETTLE)
 
-    # After the window, the next burst gets exactly one more run. The window opens at the
-    # first event the server *evaluated* (on a loaded machine the automation can load mid-burst,
-    # so that is not always our first event), and the run is scheduled `window + settle` after
-    # the server acted on that event, at or after it occurred: so the window has surely closed
-    # `settle` before the run's start, on the clock the server and this test share.
-    window_closed = runs[0].expected_start_time - timedelta(seconds=SETTLE)
-    time.sleep(max(0.0, (window_closed - datetime.now(UTC)).total_seconds() + 0.5))
+    # After the window, the next burst gets exactly one more run. The window opened at the
+    # first of the burst's events the server evaluated, which was emitted before `burst_sent`.
+    time.sleep(max(0.0, burst_sent + BURST_WINDOW + 0.5 - time.monotonic()))
     assert pe.emit_crm_events(events[300:]) == 100
-    _wait_for_runs(deployment_id, 2)
+    _wait_for_runs(deployment_id, before + 2)
     time.sleep(1.0)
-    assert len(_flow_runs(deployment_id)) == 2
+    assert len(_flow_runs(deployment_id)) == before + 2
 
 
 @pytest.mark.prefect
