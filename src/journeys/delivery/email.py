@@ -94,15 +94,17 @@ def email_headers(
     sender: Mapping[str, str] | None = None,
     test: bool = False,
     topic: str | None = None,
+    unsubscribe: str | None = None,
 ) -> dict[str, str]:
     """``From``, ``Reply-To`` and, for marketing, the RFC 8058 unsubscribe headers (its link
-    signed at ``at``, for ``topic`` when the message belongs to one)."""
+    ``unsubscribe``, or one signed at ``at`` for ``topic`` when the message belongs to one)."""
     who = sender if sender is not None else sender_of(settings)
     headers = {"From": formataddr((who.get("name") or "", who.get("email") or ""))}
     if who.get("reply_to"):
         headers["Reply-To"] = who["reply_to"]
     if kind != TRANSACTIONAL:
-        targets = [f"<{unsubscribe_link(settings, customer_id, at=at, topic=topic)}>"]
+        link = unsubscribe or unsubscribe_link(settings, customer_id, at=at, topic=topic)
+        targets = [f"<{link}>"]
         if settings.list_unsubscribe_mailto:
             targets.append(f"<mailto:{settings.list_unsubscribe_mailto}?subject=unsubscribe>")
         headers["List-Unsubscribe"] = ", ".join(targets)
@@ -220,7 +222,14 @@ class Composer:
             body = _prefixed(prefix, text) if channel == "sms" else text
             return ComposedMessage(subject=title, html=None, text=body, topic=topic)
         headers = email_headers(
-            self.settings, customer_id, kind, at=at, sender=who, test=test, topic=topic
+            self.settings,
+            customer_id,
+            kind,
+            at=at,
+            sender=who,
+            test=test,
+            topic=topic,
+            unsubscribe=full.get("unsubscribe_url"),
         )
         return ComposedMessage(
             subject=title, html=inline_css(rendered.html), text=text, headers=headers, topic=topic

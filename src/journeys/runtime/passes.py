@@ -142,13 +142,15 @@ class Pass:
                         limit=self.rt.batch_size,
                     ),
                 )
+            for journey, step in self._due_steps(horizon):
+                self.run_unit(
+                    f"{journey}.{step}",
+                    lambda j=journey, s=step: self._customers(horizon, "due", (j, s)),  # type: ignore[misc]
+                )
         else:
+            # One unit for every due step: the same timelines in fewer, fuller batches.
             self.run_unit("set-based", lambda: self._set_based(horizon))
-        for journey, step in self._due_steps(horizon):
-            self.run_unit(
-                f"{journey}.{step}",
-                lambda j=journey, s=step: self._customers(horizon, "due", (j, s)),  # type: ignore[misc]
-            )
+            self.run_unit("due", lambda: self._customers(horizon, "due"))
 
     def _set_based(self, horizon: datetime) -> int:
         """Set-based rounds until one moves nothing (each round's rows may move on to further
