@@ -11,7 +11,8 @@ from typing import Any
 from sqlalchemy import Connection
 
 from journeys.clock import iso
-from journeys.insight.report import position
+from journeys.insight.report.enrollments import position
+from journeys.insight.report.voice import answer_fields
 from journeys.plan import (
     DateTrigger,
     EventTrigger,
@@ -233,15 +234,4 @@ def _messages(
 
 
 def _answer(a: Any) -> dict[str, Any]:
-    return {
-        "journey": a.journey,
-        "step": a.step,
-        "kind": a.kind,
-        "score": a.score,
-        "category": a.category,
-        "comment": a.comment,
-        "sentiment": a.sentiment,
-        "sentiment_score": a.sentiment_score,
-        "keywords": a.keywords or [],
-        "answered_at": iso(a.answered_at),
-    }
+    return answer_fields(a, a.keywords or [])

@@ -9,6 +9,7 @@ Vega-Lite, served by the router itself, so the dashboard works without internet 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -56,152 +57,183 @@ def build_router(
     the live counts are taken at.
     """
     router = APIRouter(dependencies=[Depends(require_staff)] if require_staff else [])
-    clock = clock or SystemClock()
+    source = _Source(db, plans, clock or SystemClock())
+    _report_pages(router, source)
+    _customer_pages(router, source)
+    _json_routes(router, source)
+    _asset_routes(router)
+    return router
 
-    def engine() -> Engine:
-        return db if isinstance(db, Engine) else db()
 
-    def current_plans(conn: Connection) -> Mapping[str, Plan]:
-        if plans is None:
+@dataclass(frozen=True)
+class _Source:
+    """What the routes read: the database, the plans and the time, resolved per request."""
+
+    db: EngineSource
+    plans: PlanSource | None
+    clock: Clock
+
+    def engine(self) -> Engine:
+        return self.db if isinstance(self.db, Engine) else self.db()
+
+    def current_plans(self, conn: Connection) -> Mapping[str, Plan]:
+        if self.plans is None:
             return stored_plans(conn)
-        return plans() if callable(plans) else plans
-
-    def page(request: Request, template: str, **context: Any) -> HTMLResponse:
-        def url(route: str, /, **params: Any) -> str:
-            return request.url_for(f"insight_{route}", **params).path
-
-        def static(name: str) -> str:
-            return url("static", name=name)
-
-        body = html.render(template, url=url, scripts=html.script_tags(static), **context)
-        return HTMLResponse(body, headers={"Content-Security-Policy": DASHBOARD_CSP})
+        return self.plans() if callable(self.plans) else self.plans
 
     def period_of(
-        conn: Connection, days: str | None, start: str | None, end: str | None
+        self, conn: Connection, days: str | None, start: str | None, end: str | None
     ) -> tuple[Period, str]:
         first, last = activity_bounds(conn)
-        return choose_period(days, start, end, first=first, last=last, now=clock.now())
+        return choose_period(days, start, end, first=first, last=last, now=self.clock.now())
 
-    def bad_request(request: Request, message: str) -> HTMLResponse:
-        response = page(request, "error.html", title="Cannot show this", message=message)
-        response.status_code = 400
-        return response
-
-    def report(conn: Connection, period: Period, journey: str | None = None) -> dict[str, Any]:
+    def report(
+        self, conn: Connection, period: Period, journey: str | None = None
+    ) -> dict[str, Any]:
         return build_report(
             conn,
-            current_plans(conn),
+            self.current_plans(conn),
             start=period.start,
             end=period.end,
             journey=journey,
-            now=clock.now(),
+            now=self.clock.now(),
         )
+
+
+def _page(request: Request, template: str, **context: Any) -> HTMLResponse:
+    """``template`` rendered with links to the router's own routes and scripts."""
+
+    def url(route: str, /, **params: Any) -> str:
+        return request.url_for(f"insight_{route}", **params).path
+
+    def static(name: str) -> str:
+        return url("static", name=name)
+
+    body = html.render(template, url=url, scripts=html.script_tags(static), **context)
+    return HTMLResponse(body, headers={"Content-Security-Policy": DASHBOARD_CSP})
+
+
+def _error(request: Request, status: int, title: str, message: str) -> HTMLResponse:
+    response = _page(request, "error.html", title=title, message=message)
+    response.status_code = status
+    return response
+
+
+def _bad_period(request: Request, exc: PeriodError) -> HTMLResponse:
+    return _error(request, 400, "Cannot show this", str(exc))
+
+
+def _charts_page(
+    request: Request,
+    template: str,
+    active: str,
+    v: dict[str, Any],
+    data: dict[str, Any],
+    preset: str,
+) -> HTMLResponse:
+    """A page of charts (``v`` from :mod:`.views`) over the period picked by ``preset``."""
+    return _page(
+        request,
+        template,
+        active=active,
+        v=v,
+        charts=v["charts"],
+        period=html.PeriodView.of(data, preset),
+    )
+
+
+def _report_pages(router: APIRouter, source: _Source) -> None:
+    """The overview, a journey's page and the lifecycle stages, for a chosen period."""
 
     @router.get("/", response_class=HTMLResponse, name="insight_overview")
     def overview(
         request: Request, days: Days = None, start: From = None, end: To = None
     ) -> HTMLResponse:
-        with reading(engine()) as conn:
+        with reading(source.engine()) as conn:
             try:
-                period, preset = period_of(conn, days, start, end)
+                period, preset = source.period_of(conn, days, start, end)
             except PeriodError as exc:
-                return bad_request(request, str(exc))
-            data = report(conn, period)
-            before = report(conn, Period(period.start - (period.end - period.start), period.start))
+                return _bad_period(request, exc)
+            data = source.report(conn, period)
+            before = source.report(
+                conn, Period(period.start - (period.end - period.start), period.start)
+            )
         v = views.overview(data, before)
-        return page(
-            request,
-            "overview.html",
-            active="overview",
-            v=v,
-            charts=v["charts"],
-            period=html.PeriodView.of(data, preset),
-        )
+        return _charts_page(request, "overview.html", "overview", v, data, preset)
 
     @router.get("/journeys/{journey_id}", response_class=HTMLResponse, name="insight_journey")
     def journey(
         request: Request, journey_id: str, days: Days = None, start: From = None, end: To = None
     ) -> HTMLResponse:
-        with reading(engine()) as conn:
-            known = current_plans(conn)
+        with reading(source.engine()) as conn:
+            known = source.current_plans(conn)
             if journey_id not in known:
                 names = ", ".join(sorted(known)) or "none yet"
-                response = page(
-                    request,
-                    "error.html",
-                    title="No such journey",
-                    message=f"There is no journey {journey_id!r}. Journeys: {names}.",
-                )
-                response.status_code = 404
-                return response
+                message = f"There is no journey {journey_id!r}. Journeys: {names}."
+                return _error(request, 404, "No such journey", message)
             try:
-                period, preset = period_of(conn, days, start, end)
+                period, preset = source.period_of(conn, days, start, end)
             except PeriodError as exc:
-                return bad_request(request, str(exc))
-            data = report(conn, period, journey_id)
+                return _bad_period(request, exc)
+            data = source.report(conn, period, journey_id)
         v = views.journey_page(data, journey_id, known[journey_id])
-        return page(
-            request,
-            "journey.html",
-            active="overview",
-            v=v,
-            charts=v["charts"],
-            period=html.PeriodView.of(data, preset),
-        )
+        return _charts_page(request, "journey.html", "overview", v, data, preset)
 
     @router.get("/stages", response_class=HTMLResponse, name="insight_stages")
     def stages(
         request: Request, days: Days = None, start: From = None, end: To = None
     ) -> HTMLResponse:
-        with reading(engine()) as conn:
+        with reading(source.engine()) as conn:
             try:
-                period, preset = period_of(conn, days, start, end)
+                period, preset = source.period_of(conn, days, start, end)
             except PeriodError as exc:
-                return bad_request(request, str(exc))
-            data = report(conn, period)
+                return _bad_period(request, exc)
+            data = source.report(conn, period)
         v = views.stages_page(data, list(STAGES))
-        return page(
-            request,
-            "stages.html",
-            active="stages",
-            v=v,
-            charts=v["charts"],
-            period=html.PeriodView.of(data, preset),
-        )
+        return _charts_page(request, "stages.html", "stages", v, data, preset)
+
+
+def _customer_pages(router: APIRouter, source: _Source) -> None:
+    """The customer search and one customer's page."""
 
     @router.get("/customers", response_class=HTMLResponse, name="insight_customers")
     def customers(request: Request, q: str = "") -> HTMLResponse:
-        with reading(engine()) as conn:
+        with reading(source.engine()) as conn:
             results = customer_core.search(conn, q) if q.strip() else []
-        return page(request, "customers.html", active="customers", query=q, results=results)
+        return _page(request, "customers.html", active="customers", query=q, results=results)
 
     @router.get("/customers/{customer_id}", response_class=HTMLResponse, name="insight_customer")
     def customer(request: Request, customer_id: str) -> HTMLResponse:
-        with reading(engine()) as conn:
-            data = customer_core.customer_page(conn, customer_id, current_plans(conn), clock.now())
-        if data is None:
-            response = page(
-                request,
-                "error.html",
-                title="No such customer",
-                message=f"No customer has the id {customer_id!r}; search by email on the "
-                "customers page.",
+        with reading(source.engine()) as conn:
+            data = customer_core.customer_page(
+                conn, customer_id, source.current_plans(conn), source.clock.now()
             )
-            response.status_code = 404
-            return response
-        return page(request, "customer.html", active="customers", c=data)
+        if data is None:
+            message = (
+                f"No customer has the id {customer_id!r}; search by email on the customers page."
+            )
+            return _error(request, 404, "No such customer", message)
+        return _page(request, "customer.html", active="customers", c=data)
+
+
+def _json_routes(router: APIRouter, source: _Source) -> None:
+    """The report as JSON."""
 
     @router.get("/api/report", name="insight_report_json")
     def report_json(
         days: Days = None, start: From = None, end: To = None, journey: str | None = None
     ) -> JSONResponse:
         """The report's JSON (docs/metrics.md), for the same period choices as the pages."""
-        with reading(engine()) as conn:
+        with reading(source.engine()) as conn:
             try:
-                period, _preset = period_of(conn, days, start, end)
+                period, _preset = source.period_of(conn, days, start, end)
             except PeriodError as exc:
                 return JSONResponse({"error": str(exc)}, status_code=400)
-            return JSONResponse(report(conn, period, journey))
+            return JSONResponse(source.report(conn, period, journey))
+
+
+def _asset_routes(router: APIRouter) -> None:
+    """The vendored chart libraries and the dashboard's script."""
 
     @router.get("/static/{name}", name="insight_static")
     def static(name: str) -> Response:
@@ -212,5 +244,3 @@ def build_router(
             media_type="text/javascript; charset=utf-8",
             headers={"Cache-Control": "public, max-age=86400"},
         )
-
-    return router

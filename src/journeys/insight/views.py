@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from journeys.insight import charts
 from journeys.insight.diagram import journey_svg
@@ -100,14 +100,42 @@ def _rate_series(data: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
     }
 
 
+class _Kpi(NamedTuple):
+    """One KPI card's figures, before formatting."""
+
+    label: str
+    value: float | None
+    previous: float | None  # the same KPI over the period before
+    kind: str  # how it is formatted: pct, score, share, money or a count
+    higher_is_better: bool
+    hint: str
+    spark: tuple[list[dict[str, Any]], str] | None = None  # sparkline values and field
+
+
 def kpi_cards(page: Page, data: dict[str, Any], before: dict[str, Any] | None) -> list[Card]:
     """The overview's KPI cards, each with its change against ``before`` (the period of the
     same length just before) and, where the report has one, a sparkline over the period."""
-    k, b = data["kpis"], (before or {}).get("kpis", {})
-    series = _rate_series(data)
-    specs = [
-        # label, value, previous, kind, higher is better, hint, sparkline (values, field)
-        (
+    kpis = [kpi for group in _KPI_GROUPS for kpi in group(data, before)]
+    cards = []
+    for i, kpi in enumerate(kpis):
+        change, good = _change(kpi.value, kpi.previous, kpi.kind, kpi.higher_is_better)
+        chart = None
+        spark = kpi.spark
+        if spark and sum(1 for v in spark[0] if v.get(spark[1]) is not None) > 1:
+            color = charts.PALETTE[i % len(charts.PALETTE)]
+            chart = page.add(f"spark-{i}", charts.sparkline(spark[0], spark[1], color))
+        cards.append(Card(kpi.label, _fmt(kpi.value, kpi.kind), kpi.hint, change, good, chart))
+    return cards
+
+
+def _previous(before: dict[str, Any] | None) -> dict[str, Any]:
+    return (before or {}).get("kpis", {})
+
+
+def _survey_kpis(data: dict[str, Any], before: dict[str, Any] | None) -> list[_Kpi]:
+    k, b = data["kpis"], _previous(before)
+    return [
+        _Kpi(
             "NPS",
             k["nps"],
             b.get("nps"),
@@ -116,16 +144,22 @@ def kpi_cards(page: Page, data: dict[str, Any], before: dict[str, Any] | None) -
             f"{k['answers']['nps']:,} answers: % promoters − % detractors",
             (data["trends"]["nps"], "nps"),
         ),
-        (
+        _Kpi(
             "CSAT",
             k["csat"],
             b.get("csat"),
             "share",
             True,
             f"{k['answers']['csat']:,} answers: % scoring 4 or 5",
-            None,
         ),
-        (
+    ]
+
+
+def _journey_kpis(data: dict[str, Any], before: dict[str, Any] | None) -> list[_Kpi]:
+    k, b = data["kpis"], _previous(before)
+    series = _rate_series(data)
+    return [
+        _Kpi(
             "Conversion",
             conversion(data),
             conversion(before) if before else None,
@@ -134,7 +168,7 @@ def kpi_cards(page: Page, data: dict[str, Any], before: dict[str, Any] | None) -
             "goal reached ÷ customers who entered",
             (series["conversion"], "v"),
         ),
-        (
+        _Kpi(
             "Open rate",
             k["open_rate"],
             b.get("open_rate"),
@@ -143,7 +177,7 @@ def kpi_cards(page: Page, data: dict[str, Any], before: dict[str, Any] | None) -
             "opened ÷ delivered emails",
             (series["open"], "v"),
         ),
-        (
+        _Kpi(
             "Click rate",
             k["click_rate"],
             b.get("click_rate"),
@@ -152,29 +186,36 @@ def kpi_cards(page: Page, data: dict[str, Any], before: dict[str, Any] | None) -
             "clicked ÷ delivered emails",
             (series["click"], "v"),
         ),
-        (
+        _Kpi(
             "Unsubscribes",
             k["unsubscribe_rate"],
             b.get("unsubscribe_rate"),
             "pct",
             False,
             "unsubscribed ÷ delivered emails",
-            None,
         ),
-        (
-            "Retention",
-            k["retention_rate"],
-            b.get("retention_rate"),
-            "pct",
-            True,
-            f"{k['customers_retained']:,} of {k['customers_ordered_before']:,} who ordered "
-            "before ordered again"
-            if k["customers_ordered_before"]
-            else "nobody ordered in the period before",
-            None,
-        ),
-        ("Churn", k["churn_rate"], b.get("churn_rate"), "pct", False, "1 − retention", None),
-        (
+    ]
+
+
+def _retention_kpis(data: dict[str, Any], before: dict[str, Any] | None) -> list[_Kpi]:
+    k, b = data["kpis"], _previous(before)
+    retained = (
+        f"{k['customers_retained']:,} of {k['customers_ordered_before']:,} who ordered "
+        "before ordered again"
+        if k["customers_ordered_before"]
+        else "nobody ordered in the period before"
+    )
+    return [
+        _Kpi("Retention", k["retention_rate"], b.get("retention_rate"), "pct", True, retained),
+        _Kpi("Churn", k["churn_rate"], b.get("churn_rate"), "pct", False, "1 − retention"),
+    ]
+
+
+def _value_kpis(data: dict[str, Any], before: dict[str, Any] | None) -> list[_Kpi]:
+    k, b = data["kpis"], _previous(before)
+    clv_before = b.get("clv") or {}
+    return [
+        _Kpi(
             "Revenue",
             k["revenue"],
             b.get("revenue"),
@@ -183,34 +224,27 @@ def kpi_cards(page: Page, data: dict[str, Any], before: dict[str, Any] | None) -
             f"{k['orders']:,} orders, {_fmt(k['average_order_value'], 'money')} on average",
             (data["trends"]["orders"], "revenue"),
         ),
-        (
+        _Kpi(
             "CLV (historic)",
             k["clv"]["historic"],
-            (b.get("clv") or {}).get("historic"),
+            clv_before.get("historic"),
             "money",
             True,
             "average lifetime value of customers who ordered",
-            None,
         ),
-        (
+        _Kpi(
             "CLV (predicted)",
             k["clv"]["predicted"],
-            (b.get("clv") or {}).get("predicted"),
+            clv_before.get("predicted"),
             "money",
             True,
             "order value × orders per customer ÷ churn",
-            None,
         ),
     ]
-    cards = []
-    for i, (label, value, previous, kind, up, hint, spark) in enumerate(specs):
-        change, good = _change(value, previous, kind, up)
-        chart = None
-        if spark and sum(1 for v in spark[0] if v.get(spark[1]) is not None) > 1:
-            color = charts.PALETTE[i % len(charts.PALETTE)]
-            chart = page.add(f"spark-{i}", charts.sparkline(spark[0], spark[1], color))
-        cards.append(Card(label, _fmt(value, kind), hint, change, good, chart))
-    return cards
+
+
+_KPI_GROUPS = (_survey_kpis, _journey_kpis, _retention_kpis, _value_kpis)
+"""The overview's cards in order: surveys, journeys and email, retention, value."""
 
 
 def journey_rows(data: dict[str, Any]) -> list[dict[str, Any]]:
@@ -298,28 +332,8 @@ def journey_page(
     )
     splits = []
     for split, s in j.get("variants", {}).items():
-        baseline = s["variants"][s["baseline"]]
-        verdicts = []
-        for variant, v in s["variants"].items():
-            if v.get("baseline"):
-                continue
-            if v["p_value"] is None:
-                verdicts.append(f"{variant}: not enough data yet")
-                continue
-            uplift = v["uplift"] or 0.0
-            sure = "significant" if v["significant"] else "not significant"
-            if uplift:
-                direction = "better" if uplift > 0 else "worse"
-                difference = f"{100 * abs(uplift):.1f} points {direction}"
-            else:
-                difference = "no difference"
-            verdicts.append(
-                f"{variant} converts {_fmt(v['conversion_rate'], 'pct')} vs "
-                f"{_fmt(baseline['conversion_rate'], 'pct')} for {s['baseline']}: "
-                f"{difference}, p = {v['p_value']:.3f} ({sure})"
-            )
         chart = page.add(f"{prefix}ab-{split}", charts.variants(s))
-        splits.append({"id": split, **s, "verdicts": verdicts, "chart": chart})
+        splits.append({"id": split, **s, "verdicts": _verdicts(s), "chart": chart})
     return {
         "id": name,
         "journey": j,
@@ -333,6 +347,31 @@ def journey_page(
         "voc": voc_view(page, voc, f"{prefix}voc"),
         "charts": page.charts,
     }
+
+
+def _verdicts(split: dict[str, Any]) -> list[str]:
+    """Each variant against the baseline of ``split``, in words."""
+    baseline = split["variants"][split["baseline"]]
+    verdicts = []
+    for variant, v in split["variants"].items():
+        if v.get("baseline"):
+            continue
+        if v["p_value"] is None:
+            verdicts.append(f"{variant}: not enough data yet")
+            continue
+        uplift = v["uplift"] or 0.0
+        sure = "significant" if v["significant"] else "not significant"
+        if uplift:
+            direction = "better" if uplift > 0 else "worse"
+            difference = f"{100 * abs(uplift):.1f} points {direction}"
+        else:
+            difference = "no difference"
+        verdicts.append(
+            f"{variant} converts {_fmt(v['conversion_rate'], 'pct')} vs "
+            f"{_fmt(baseline['conversion_rate'], 'pct')} for {split['baseline']}: "
+            f"{difference}, p = {v['p_value']:.3f} ({sure})"
+        )
+    return verdicts
 
 
 def stages_page(
