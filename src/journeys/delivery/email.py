@@ -114,6 +114,16 @@ def email_headers(
     return headers
 
 
+def _subject(override: str, ctx: Mapping[str, Any], template: CompiledTemplate) -> str:
+    """A step's subject override (itself a template) rendered for one customer."""
+    try:
+        return " ".join(compile_template(override).render(ctx).split())
+    except ExpressionError as exc:
+        raise TemplateError(f"subject: {exc}", template.source.path) from None
+    except Exception as exc:  # a marketer's subject may raise anything
+        raise TemplateError(f"subject: {type(exc).__name__}: {exc}", template.source.path) from None
+
+
 def _known_topic(settings: Settings, topic: str | None) -> str | None:
     """``topic`` when the project defines it (``journeys validate`` reports the others; an
     unknown one must not make a link the preference page cannot honour)."""
@@ -203,16 +213,7 @@ class Composer:
             topic=topic,
         )
         rendered = template.render(full)
-        title = rendered.subject
-        if subject:
-            try:
-                title = " ".join(compile_template(subject).render(full).split())
-            except ExpressionError as exc:
-                raise TemplateError(f"subject: {exc}", template.source.path) from None
-            except Exception as exc:  # a marketer's subject may raise anything
-                raise TemplateError(
-                    f"subject: {type(exc).__name__}: {exc}", template.source.path
-                ) from None
+        title = _subject(subject, full, template) if subject else rendered.subject
         text = tidy_text(rendered.text)
         prefix = ad_prefix(self.settings, locale) if kind == MARKETING else ""
         title = _prefixed(prefix, title)
