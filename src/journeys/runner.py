@@ -65,7 +65,7 @@ def run_forever(
     on_pass: Callable[[dict[str, Any]], None] | None = None,
 ) -> None:
     """Tick every ``interval`` seconds until Ctrl-C or SIGTERM, then stop cleanly."""
-    voc.warm_up_in_background()  # the first survey comment should not wait for the model
+    voc.warm_up()  # before the first pass, so no pass waits for the model mid-batch
     # One worker thread: a pass that outlasts the interval is never joined by a second one
     # (the service is not thread-safe); the missed runs collapse into one.
     scheduler = BlockingScheduler(timezone="UTC", executors={"default": ThreadPoolExecutor(1)})

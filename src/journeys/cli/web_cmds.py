@@ -47,7 +47,10 @@ def _app_for(service: JourneyService, host: str) -> Any:
         check_bind(host, config.keys)
         # Its own service: the runner's is not thread-safe and the app runs in other threads.
         own = JourneyService(service.db, service.project, clock=service.clock)
-        voc.warm_up_in_background()  # survey comments are analysed as they are answered
+        # Survey comments are analysed as they are answered: load the Korean model before the
+        # first request rather than during one (a loading thread would hold the GIL for
+        # seconds while requests wait).
+        voc.warm_up()
         return create_app(own, config=config)
     except (UnsafeBind, WebConfigError, SecretError) as exc:
         raise _fail(str(exc)) from None

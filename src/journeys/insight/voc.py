@@ -22,7 +22,6 @@ from __future__ import annotations
 import itertools
 import math
 import re
-import threading
 import unicodedata
 from dataclasses import dataclass
 from functools import cache
@@ -330,10 +329,3 @@ def warm_up() -> None:
     _lexicon()
     _vader()
     _tokens("준비")
-
-
-def warm_up_in_background() -> threading.Thread:
-    """:func:`warm_up` in a daemon thread, so a server starts answering at once."""
-    thread = threading.Thread(target=warm_up, name="voc-warm-up", daemon=True)
-    thread.start()
-    return thread

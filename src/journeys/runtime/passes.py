@@ -4,18 +4,17 @@ PostgreSQL workers, ``journeys simulate`` and the Prefect flows all run this one
 A pass walks from the last sweep of the date and schedule triggers to ``now`` in segments that
 end at each fire instant. In a segment, up to its end ``h``:
 
-1. **events**: customers with pending events run their timelines (:mod:`.timeline`) to
-   ``h`` (with ``by_step``, until their last event has applied, so that the steps due after
-   it run in units named after their step);
-2. **set-based**: steps that need no Python run in SQL for whole chunks (:mod:`.setpath`),
-   for customers with nothing else due;
-3. **due steps**: every other customer with a step due by ``h`` runs its timeline to ``h``,
-   grouped by the step they are due at;
+1. **set-based**: steps that need no Python run in SQL for whole chunks (:mod:`.setpath`),
+   for customers with no pending event and nothing else due (so it may go first);
+2. **customers**: every other customer with a pending event or a step due by ``h`` runs its
+   timeline (:mod:`.timeline`) to ``h``, a batch of customers per transaction;
 
 then the fires at ``h`` enroll whom they select, seeing every profile as it was at ``h``.
-Each group of work is a *unit* with a label (``events``, ``<journey>.<step>``,
-``sweep:<journey>``): the runner runs units directly, a Prefect flow runs each as a task run
-of that name.
+Each group of work is a *unit* with a label: ``set-based`` and ``customers`` for the runner,
+which runs units directly. A Prefect flow (``by_step``) runs finer units, each as a task run
+of that name: ``events`` (customers with pending events, until their last event has applied),
+then per due step ``<journey>.<step>`` (its set-based chunks, then its other customers), and
+``sweep:<journey>`` for the fires.
 
 A pass that finished everything up to ``now`` records it as the *watermark*: an event stored
 later that occurred before it is late, and applies at the watermark instead of its own time.
@@ -127,8 +126,8 @@ class Pass:
     # ------------------------------------------------------------------ segments
 
     def _segment(self, horizon: datetime) -> None:
-        self.run_unit("events", lambda: self._customers(horizon, "events"))
         if self.by_step:
+            self.run_unit("events", lambda: self._customers(horizon, "events"))
             for journey, step in self._due_steps(horizon):
                 self.run_unit(
                     f"{journey}.{step}",
@@ -148,9 +147,11 @@ class Pass:
                     lambda j=journey, s=step: self._customers(horizon, "due", (j, s)),  # type: ignore[misc]
                 )
         else:
-            # One unit for every due step: the same timelines in fewer, fuller batches.
+            # The set-based path only takes customers with no pending event and nothing else
+            # due, so it may go first; then every other customer with an event or a step due
+            # runs its timeline, in one batch per transaction instead of one per kind of work.
             self.run_unit("set-based", lambda: self._set_based(horizon))
-            self.run_unit("due", lambda: self._customers(horizon, "due"))
+            self.run_unit("customers", lambda: self._customers(horizon, "any"))
 
     def _set_based(self, horizon: datetime) -> int:
         """Set-based rounds until one moves nothing (each round's rows may move on to further
@@ -175,12 +176,12 @@ class Pass:
     def _customers(
         self,
         horizon: datetime,
-        kind: Literal["events", "due"],
+        kind: Literal["events", "due", "any"],
         at_step: tuple[str, str] | None = None,
     ) -> int:
         """Run the timelines of customers with pending events (``events``: until their last
-        event applied) or with a step due (``due``: up to ``horizon``), batch after batch;
-        returns how many customers."""
+        event applied, with ``by_step``), with a step due (``due``) or either (``any``) up to
+        ``horizon``, batch after batch; returns how many customers."""
         total = 0
         while True:
             done = self.store.transaction(
@@ -194,14 +195,15 @@ class Pass:
         self,
         tx: Tx,
         horizon: datetime,
-        kind: Literal["events", "due"],
+        kind: Literal["events", "due", "any"],
         at_step: tuple[str, str] | None,
     ) -> int:
         size = self.rt.batch_size
-        if kind == "events":
-            ids = tx.claim_customers_with_events(horizon, size)
-        else:
-            ids = tx.claim_customers_due(horizon, size, at_step)
+        ids = tx.claim_customers_with_events(horizon, size) if kind != "due" else []
+        if kind != "events" and len(ids) < size:
+            claimed = set(ids)
+            due = tx.claim_customers_due(horizon, size - len(ids), at_step)
+            ids += [cid for cid in due if cid not in claimed]
         if not ids:
             return 0
         batch = Batch(self.rt, tx, self.now)
