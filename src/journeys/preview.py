@@ -10,7 +10,7 @@ shows as suppressed, with the reason.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -150,40 +150,9 @@ def render_preview(
     journey: str | None = None,
 ) -> Preview:
     """Render ``template`` for customer row ``person`` as the step that sends it would."""
-    names = project.templates.names()
-    if template not in names:
-        from journeys.spec.diagnostics import did_you_mean, valid_list
-
-        raise PreviewError(
-            f"template {template!r} does not exist in {project.templates.directory}/"
-            + did_you_mean(template, names)
-            + valid_list(names, "templates")
-        )
-    uses = [u for u in template_uses(project, template) if journey in (None, u[0].journey)]
-    if journey is not None and not uses:
-        raise PreviewError(f"journey {journey!r} does not send template {template!r}")
+    uses = _senders(project, template, journey)
     plan, step = uses[0] if uses else (None, None)
-    now = clock.now()
-    intent = _intent(template, step)
-    journey_view = {"id": plan.journey, "name": plan.name} if plan else {}
-    answers = sample_answers(plan) if plan is not None else {}
-    ctx = expression_context(
-        customer_view(person),
-        event=event_view(event),
-        answers=answers,
-        now=now,
-        journey=journey_view,
-    )
-    renderer = Renderer(project.settings, project.templates, clock)
-    owner = plan or Plan("preview", "preview", "0", EventTrigger("preview"), ())
-    enrollment = Enrollment(owner.journey, owner.version, str(person["id"]), now, intent.step, now)
-    enrollment.id = 0
-    settings = project.settings
-
-    def render(row: dict[str, Any]) -> dict[str, Any]:
-        customer = customer_record(row, now)
-        return renderer.outbox_row(new_draft(settings, customer, enrollment, intent, ctx, now))
-
+    render = _outbox_renderer(project, template, plan, step, person, event, clock)
     row = render(person)
     preview = Preview(
         template=template,
@@ -208,6 +177,59 @@ def render_preview(
         preview.subject, preview.html = forced["subject"] or "", forced["html"] or ""
         preview.text, preview.locale = forced["text"] or "", forced["locale"]
     return preview
+
+
+def _senders(project: Project, template: str, journey: str | None) -> list[tuple[Plan, Step]]:
+    """The steps that send ``template`` (of ``journey`` when given); PreviewError when the
+    template does not exist or that journey does not send it."""
+    names = project.templates.names()
+    if template not in names:
+        from journeys.spec.diagnostics import did_you_mean, valid_list
+
+        raise PreviewError(
+            f"template {template!r} does not exist in {project.templates.directory}/"
+            + did_you_mean(template, names)
+            + valid_list(names, "templates")
+        )
+    uses = [u for u in template_uses(project, template) if journey in (None, u[0].journey)]
+    if journey is not None and not uses:
+        raise PreviewError(f"journey {journey!r} does not send template {template!r}")
+    return uses
+
+
+def _outbox_renderer(
+    project: Project,
+    template: str,
+    plan: Plan | None,
+    step: Step | None,
+    person: dict[str, Any],
+    event: dict[str, Any] | None,
+    clock: Clock,
+) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    """A function rendering the outbox row that ``step`` of ``plan`` would queue for a
+    customer row, in the context the step would give it (``event``, sample answers, now)."""
+    now = clock.now()
+    intent = _intent(template, step)
+    journey_view = {"id": plan.journey, "name": plan.name} if plan else {}
+    answers = sample_answers(plan) if plan is not None else {}
+    ctx = expression_context(
+        customer_view(person),
+        event=event_view(event),
+        answers=answers,
+        now=now,
+        journey=journey_view,
+    )
+    renderer = Renderer(project.settings, project.templates, clock)
+    owner = plan or Plan("preview", "preview", "0", EventTrigger("preview"), ())
+    enrollment = Enrollment(owner.journey, owner.version, str(person["id"]), now, intent.step, now)
+    enrollment.id = 0
+    settings = project.settings
+
+    def render(row: dict[str, Any]) -> dict[str, Any]:
+        customer = customer_record(row, now)
+        return renderer.outbox_row(new_draft(settings, customer, enrollment, intent, ctx, now))
+
+    return render
 
 
 def customer_record(row: dict[str, Any], at: datetime) -> Customer:

@@ -194,56 +194,29 @@ def generate_events(
         start = start.replace(tzinfo=UTC)
     start = start.astimezone(UTC).replace(microsecond=0)
     t0 = int(start.timestamp())
-    t_end = t0 + days * 86400
     rng = random.Random(f"events:{seed}")
     rate = max(sessions_per_day, 1e-9) / 86400  # sessions per second per customer
-
-    # Heap of (time, seq, kind, customer index, payload). `seq` keeps the order total and
-    # deterministic; kind "session" plans a session, kind "event" is a ready event.
-    heap: list[tuple[int, int, str, int, dict[str, Any] | None]] = []
-    seq = 0
-
-    def push(when: int, kind: str, index: int, payload: dict[str, Any] | None = None) -> None:
-        nonlocal seq
-        if when < t_end:
-            heapq.heappush(heap, (when, seq, kind, index, payload))
-            seq += 1
-
-    for index, _customer in enumerate(customers):
-        if rng.random() < P_SIGNUP:
-            signed_up = t0 + rng.randrange(max(days * 86400, 1))
-            push(signed_up, "event", index, {"type": "customer.signed_up", "data": _signup(rng)})
-            first = signed_up + rng.randrange(60, 3 * 3600)
-        else:
-            first = t0 + int(rng.expovariate(rate))
-        push(first, "session", index)
-
+    timeline = _Timeline(t0 + days * 86400)
+    _plan_first_visits(rng, timeline.push, len(customers), t0, days, rate)
     counter = 0
     orders = itertools.count(1)
-    while heap:
-        when, _, kind, index, payload = heapq.heappop(heap)
-        customer = customers[index]
+    while timeline:
+        when, kind, index, payload = timeline.pop()
         if kind == "session":
-            _plan_session(rng, push, when, index, orders)
-            push(when + max(600, int(rng.expovariate(rate))), "session", index)
+            _plan_session(rng, timeline.push, when, index, orders)
+            timeline.push(when + max(600, int(rng.expovariate(rate))), "session", index)
             continue
         assert payload is not None
         counter += 1
         event = {
             "id": f"evt-{seed}-{counter:09d}",
             "type": payload["type"],
-            "customer_id": customer["id"],
+            "customer_id": customers[index]["id"],
             "occurred_at": _iso(datetime.fromtimestamp(when, UTC)),
             "data": payload["data"],
         }
         if event["type"] == "order.placed":
-            delivered = when + rng.randrange(2 * 86400, 4 * 86400 + 1)
-            push(
-                delivered,
-                "event",
-                index,
-                {"type": "order.delivered", "data": {"order_id": payload["data"]["order_id"]}},
-            )
+            _plan_delivery(rng, timeline.push, when, index, payload["data"]["order_id"])
         yield event
 
 
@@ -279,7 +252,53 @@ def write_jsonl(path: str | Path, rows: Iterable[dict[str, Any]]) -> int:
 # --------------------------------------------------------------------------- helpers
 
 
-Push = Callable[[int, str, int, dict[str, Any]], None]
+Push = Callable[[int, str, int, dict[str, Any] | None], None]
+
+
+class _Timeline:
+    """The entries still to come before ``t_end``, earliest first: kind ``session`` plans a
+    shopping session of a customer, kind ``event`` is a ready event (its payload)."""
+
+    def __init__(self, t_end: int) -> None:
+        self.t_end = t_end
+        # (time, seq, kind, customer index, payload); `seq` keeps the order total and
+        # deterministic.
+        self._heap: list[tuple[int, int, str, int, dict[str, Any] | None]] = []
+        self._seq = 0
+
+    def __bool__(self) -> bool:
+        return bool(self._heap)
+
+    def push(self, when: int, kind: str, index: int, payload: dict[str, Any] | None = None) -> None:
+        """Queue an entry; one at or after ``t_end`` is dropped."""
+        if when < self.t_end:
+            heapq.heappush(self._heap, (when, self._seq, kind, index, payload))
+            self._seq += 1
+
+    def pop(self) -> tuple[int, str, int, dict[str, Any] | None]:
+        """The earliest entry, as (time, kind, customer index, payload)."""
+        when, _, kind, index, payload = heapq.heappop(self._heap)
+        return when, kind, index, payload
+
+
+def _plan_first_visits(
+    rng: random.Random, push: Push, count: int, t0: int, days: int, rate: float
+) -> None:
+    """Queue each customer's sign-up (for some) and first shopping session."""
+    for index in range(count):
+        if rng.random() < P_SIGNUP:
+            signed_up = t0 + rng.randrange(max(days * 86400, 1))
+            push(signed_up, "event", index, {"type": "customer.signed_up", "data": _signup(rng)})
+            first = signed_up + rng.randrange(60, 3 * 3600)
+        else:
+            first = t0 + int(rng.expovariate(rate))
+        push(first, "session", index, None)
+
+
+def _plan_delivery(rng: random.Random, push: Push, placed: int, index: int, order_id: str) -> None:
+    """Queue the delivery of an order placed at ``placed``, two to four days later."""
+    delivered = placed + rng.randrange(2 * 86400, 4 * 86400 + 1)
+    push(delivered, "event", index, {"type": "order.delivered", "data": {"order_id": order_id}})
 
 
 def _plan_session(

@@ -200,39 +200,49 @@ def run_cmd(
         return
     # With the web app, a survey answer or an API event is matched within 2 s (docs/web.md).
     interval = interval or (2.0 if web and not once else 10.0)
-    from journeys.runner import one_pass, run_forever
-
     replay = _parse_time(since, "--since") if since else None
     service = _open_service(database, specs, templates)
     try:
         if replay is not None:
             service.replay_since(replay)
-        if once:
-            totals = one_pass(service, inbox)
-            err.print(_summary(totals), highlight=False)
-            return
-        from journeys.cli.web_cmds import start_web
-
-        server = start_web(service, host, port) if web else None
-        err.print(
-            f"journeys: running {len(service.project.plans)} journeys every {interval:g}s "
-            "(Ctrl-C to stop)"
-        )
-        try:
-            run_forever(
-                service,
-                interval=interval,
-                inbox=inbox,
-                on_pass=lambda t: (
-                    err.print(_summary(t), highlight=False) if any(t.values()) else None
-                ),
-            )
-        finally:
-            if server is not None:
-                server.stop()
-        err.print("journeys: stopped")
+        _run_passes(service, once, interval, inbox, (host, port) if web else None)
     finally:
         service.close()
+
+
+def _run_passes(
+    service: Any,
+    once: bool,
+    interval: float,
+    inbox: Path | None,
+    web: tuple[str, int] | None,
+) -> None:
+    """One pass (``once``), or passes every ``interval`` seconds beside the web app at
+    ``web`` (host, port) until Ctrl-C."""
+    from journeys.runner import one_pass, run_forever
+
+    if once:
+        totals = one_pass(service, inbox)
+        err.print(_summary(totals), highlight=False)
+        return
+    from journeys.cli.web_cmds import start_web
+
+    server = start_web(service, *web) if web else None
+    err.print(
+        f"journeys: running {len(service.project.plans)} journeys every {interval:g}s "
+        "(Ctrl-C to stop)"
+    )
+    try:
+        run_forever(
+            service,
+            interval=interval,
+            inbox=inbox,
+            on_pass=lambda t: err.print(_summary(t), highlight=False) if any(t.values()) else None,
+        )
+    finally:
+        if server is not None:
+            server.stop()
+    err.print("journeys: stopped")
 
 
 def _run_worker(

@@ -5,11 +5,16 @@ from __future__ import annotations
 
 import webbrowser
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from journeys.cli import app
+
+if TYPE_CHECKING:
+    from journeys.clock import Clock
+    from journeys.preview import Preview
+    from journeys.spec import Project
 
 
 def _echo(text: str = "") -> None:
@@ -55,14 +60,7 @@ def preview_cmd(
 ) -> None:
     """Render a template's subject, HTML and text as a customer would get them."""
     from journeys.clock import SystemClock
-    from journeys.preview import (
-        PreviewError,
-        render_preview,
-        sample_customer,
-        sample_event,
-        template_uses,
-        trigger_event_type,
-    )
+    from journeys.preview import PreviewError, render_preview
     from journeys.spec import load_project
 
     if customer is not None and sample:
@@ -70,8 +68,51 @@ def preview_cmd(
         raise typer.Exit(2)
     project = load_project([specs], templates_dir=templates)
     clock = SystemClock()
+    event_type = _entry_event_type(project, template, journey)
+    person, event, source = _recipient(project, clock, customer, locale, database, event_type)
+    try:
+        shown = render_preview(
+            project, template, person, clock, event=event, event_source=source, journey=journey
+        )
+    except PreviewError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+    _print(shown)
+    if open_:
+        _open_in_browser(shown, template, out)
+
+
+def _entry_event_type(project: Project, template: str, journey: str | None) -> str | None:
+    """The type of the event the journey sending ``template`` is entered with, if any."""
+    from journeys.preview import template_uses, trigger_event_type
+
     uses = [u for u in template_uses(project, template) if journey in (None, u[0].journey)]
-    event_type = trigger_event_type(uses[0][0]) if uses else None
+    return trigger_event_type(uses[0][0]) if uses else None
+
+
+def _open_in_browser(shown: Preview, template: str, out: Path | None) -> None:
+    """Write the HTML to ``out`` (default ``preview/<name>[.<locale>].html``) and open it."""
+    name = f"{template}.{shown.locale}.html" if shown.locale else f"{template}.html"
+    path = out or Path("preview") / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(shown.html, encoding="utf-8")
+    typer.echo(f"wrote {path}", err=True)
+    webbrowser.open(path.resolve().as_uri())
+
+
+def _recipient(
+    project: Project,
+    clock: Clock,
+    customer: str | None,
+    locale: str | None,
+    database: str | None,
+    event_type: str | None,
+) -> tuple[dict[str, Any], dict[str, Any] | None, str]:
+    """Who the preview is for and the event they entered with: (customer row, event, where
+    the event comes from). The stored customer and their latest event of ``event_type``, or a
+    sample customer; a sample event when there is no stored one; ``locale`` overrides theirs."""
+    from journeys.preview import sample_customer, sample_event
+
     event, source = None, "none"
     if customer is not None:
         person, event = _stored(database, customer, event_type)
@@ -83,21 +124,7 @@ def preview_cmd(
     if event is None and event_type is not None:
         declared = project.events.data_fields(event_type)
         event, source = sample_event(event_type, str(person["id"]), clock.now(), declared), "sample"
-    try:
-        shown = render_preview(
-            project, template, person, clock, event=event, event_source=source, journey=journey
-        )
-    except PreviewError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(1) from None
-    _print(shown)
-    if open_:
-        name = f"{template}.{shown.locale}.html" if shown.locale else f"{template}.html"
-        path = out or Path("preview") / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(shown.html, encoding="utf-8")
-        typer.echo(f"wrote {path}", err=True)
-        webbrowser.open(path.resolve().as_uri())
+    return person, event, source
 
 
 def _stored(

@@ -12,6 +12,7 @@ from journeys.cli import app, load_valid_project
 from journeys.orchestration.prefect_deploy import DEFAULT_SETTLE_SECONDS, DEFAULT_WINDOW_SECONDS
 
 if TYPE_CHECKING:
+    from journeys.orchestration.prefect_deploy import DeploymentSpec
     from journeys.plan import Plan
 
 DEFAULT_WORK_POOL = "journeys"
@@ -72,8 +73,24 @@ def deploy(
 ) -> None:
     """``journeys deploy``: see :data:`DEPLOY_HELP` and docs/operations.md."""
     from journeys.orchestration import prefect_deploy as pd
-    from journeys.orchestration.flow_support import ENV_SPECS, ENV_TEMPLATES
 
+    specs_path = _one_spec_path(paths)
+    plans = _load_plans(specs_path, templates)
+    options = pd.DeployOptions(window_seconds=window, settle_seconds=settle, tick=tick)
+    deployments = pd.plan_deployments(plans, options)
+    if dry_run:
+        if as_json:
+            typer.echo(pd.format_json(deployments))
+        else:
+            typer.echo(pd.format_text(deployments), nl=False)
+    elif serve:
+        _serve(deployments, specs_path, templates, source)
+    else:
+        _register(deployments, specs_path, templates, source, work_pool, as_json)
+
+
+def _one_spec_path(paths: list[Path] | None) -> Path:
+    """The one spec directory or file given (default ``journey_specs``); exit 2 if several."""
     spec_paths = list(paths) if paths else [Path("journey_specs")]
     if len(spec_paths) != 1:
         typer.echo(
@@ -81,29 +98,38 @@ def deploy(
             err=True,
         )
         raise typer.Exit(2)
-    specs_path = spec_paths[0]
-    plans = _load_plans(specs_path, templates)
-    options = pd.DeployOptions(window_seconds=window, settle_seconds=settle, tick=tick)
-    deployments = pd.plan_deployments(plans, options)
+    return spec_paths[0]
 
-    if dry_run:
-        if as_json:
-            typer.echo(pd.format_json(deployments))
-        else:
-            typer.echo(pd.format_text(deployments), nl=False)
-        return
 
-    if serve:
-        environment = {ENV_SPECS: str(specs_path.resolve())}
-        if templates is not None:
-            environment[ENV_TEMPLATES] = str(templates.resolve())
-        typer.echo(
-            f"serving {len(deployments)} deployments "
-            f"({', '.join(d.name for d in deployments)}); Ctrl-C stops",
-            err=True,
-        )
-        pd.serve_deployments(deployments, source=source, environment=environment)
-        return
+def _serve(
+    deployments: list[DeploymentSpec], specs_path: Path, templates: Path | None, source: str | None
+) -> None:
+    """Serve every deployment from this process until Ctrl-C."""
+    from journeys.orchestration import prefect_deploy as pd
+    from journeys.orchestration.flow_support import ENV_SPECS, ENV_TEMPLATES
+
+    environment = {ENV_SPECS: str(specs_path.resolve())}
+    if templates is not None:
+        environment[ENV_TEMPLATES] = str(templates.resolve())
+    typer.echo(
+        f"serving {len(deployments)} deployments "
+        f"({', '.join(d.name for d in deployments)}); Ctrl-C stops",
+        err=True,
+    )
+    pd.serve_deployments(deployments, source=source, environment=environment)
+
+
+def _register(
+    deployments: list[DeploymentSpec],
+    specs_path: Path,
+    templates: Path | None,
+    source: str | None,
+    work_pool: str,
+    as_json: bool,
+) -> None:
+    """Register the deployments for ``work_pool`` (workers run them) and say how to start
+    workers."""
+    from journeys.orchestration import prefect_deploy as pd
 
     try:
         env = pd.job_environment(specs_path, templates, source or pd.find_project_root())

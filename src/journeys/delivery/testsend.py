@@ -13,7 +13,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from journeys.channels.base import ChannelError, ChannelRegistry, OutboundMessage, SendResult
+from journeys.channels.base import (
+    Channel,
+    ChannelError,
+    ChannelRegistry,
+    OutboundMessage,
+    SendResult,
+)
 from journeys.clock import Clock
 from journeys.delivery.email import Composer
 from journeys.delivery.recipients import NoAddress, recipient
@@ -63,15 +69,7 @@ def send_test(
     :class:`~journeys.delivery.recipients.NoAddress` (bad address) or
     :class:`~journeys.channels.base.UnknownChannelError`."""
     locale = locale or settings.default_locale
-    customer = {
-        "id": TEST_CUSTOMER,
-        "first_name": "Test",
-        "last_name": "Customer",
-        "locale": locale,
-        "email": to if channel == "email" else None,
-        "phone": to if channel == "sms" else None,
-        "attributes": {},
-    }
+    customer = _test_customer(to, channel, locale)
     address = recipient(customer, channel, settings)
     target = channels.get_channel(channel)
     compiled = templates.for_locale(template, locale)
@@ -103,13 +101,32 @@ def send_test(
         headers=composed.headers,
         message_kind=kind,
     )
-    try:
-        outcomes = list(target.send_batch([message]))
-        outcome = outcomes[0]
-    except Exception as exc:  # report, never a traceback
-        outcome = ChannelError(f"{type(exc).__name__}: {exc}", retryable=True)
+    outcome = _send_one(target, message)
     provider = str(getattr(target, "provider", type(target).__name__))
     return SendTestResult(message, outcome, provider)
+
+
+def _test_customer(to: str, channel: str, locale: str) -> dict[str, Any]:
+    """The sample customer ``Test Customer``, reachable at ``to`` on ``channel``."""
+    return {
+        "id": TEST_CUSTOMER,
+        "first_name": "Test",
+        "last_name": "Customer",
+        "locale": locale,
+        "email": to if channel == "email" else None,
+        "phone": to if channel == "sms" else None,
+        "attributes": {},
+    }
+
+
+def _send_one(target: Channel, message: OutboundMessage) -> SendResult | ChannelError:
+    """What the channel says about ``message``; an exception it raises becomes a retryable
+    error."""
+    try:
+        outcomes = list(target.send_batch([message]))
+        return outcomes[0]
+    except Exception as exc:  # report, never a traceback
+        return ChannelError(f"{type(exc).__name__}: {exc}", retryable=True)
 
 
 __all__ = ["NoAddress", "SendTestResult", "TemplateError", "sample_context", "send_test"]

@@ -230,8 +230,7 @@ def _run_demo_prefect(
     say: Callable[[str], None],
 ) -> int:
     from journeys.demo import remove_outputs
-    from journeys.sampledata import generate_customers, generate_events
-    from journeys.service import JourneyService
+    from journeys.sampledata import generate_events
 
     out_dir = out_dir.resolve()
     remove_outputs(out_dir, ("prefect-home", "prefect.db", "journeys.db", "messages.jsonl"))
@@ -250,71 +249,134 @@ def _run_demo_prefect(
         wait_until_healthy(server, api_url, server_log)
         origin = datetime.now(UTC).replace(microsecond=0)
         clock = ScaledClock(origin, speed)
-        env: dict[str, str] = {
-            **base_environment(out_dir / "prefect-home"),
-            "PREFECT_API_URL": api_url,
-            "PREFECT_RUNNER_POLL_FREQUENCY": "2",
-            ENV_DATABASE_URL: database_url,
-            ENV_MESSAGES_FILE: str(messages),
-            ENV_CLOCK_ORIGIN: iso(origin) or "",
-            ENV_CLOCK_SPEED: str(speed),
-        }
+        env = _serve_environment(out_dir, api_url, database_url, messages, clock)
         settings.enter_context(_prefect_settings(api_url))
-
-        service = JourneyService.open(database_url, specs=specs, templates=templates, clock=clock)
-        try:
-            people = generate_customers(customers, seed=seed)
-            journeys = sorted(service.project.plans)
-            say(f"imported {service.import_customers(people).accepted} sample customers")
-        finally:
-            service.close()
-
+        people, journeys = _import_customers(
+            database_url, specs, templates, clock, customers, seed, say
+        )
         serve_log = out_dir / "serve.log"
-        command = [*_journeys_command(), "deploy", str(specs), "--serve"]
-        if templates is not None:
-            command += ["--templates", str(templates.resolve())]
-        with serve_log.open("wb") as log:
-            serve = subprocess.Popen(
-                command,
-                cwd=find_project_root(),
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
+        serve = _start_serving(specs, templates, env, serve_log)
         _wait_for_deployments(len(journeys) + 1, serve, serve_log)
-        ui = f"http://{host}:{port}"
-        say("")
-        say(f"Prefect UI:        {ui}   (deployments: {ui}/deployments, runs: {ui}/runs)")
-        say(f"journeys served:   {', '.join(journeys)} + tick")
-        say(f"demo time:         x{speed:g} (a day's wait takes {86400 / speed:.0f} s)")
-        say(f"messages:          {messages}")
-        say(f"logs:              {serve_log}, {server_log}")
-        say("replaying sample CRM events as Prefect events (crm.<type>); Ctrl-C stops")
-        say("")
+        _say_where(say, f"http://{host}:{port}", journeys, speed, messages, serve_log, server_log)
         events = generate_events(people, origin, days, seed=seed)
         try:
-            count = replay_events(events, clock, lambda: serve.poll() is not None, say)
-            say(f"replayed {count} events; journeys keep running (tick every minute); Ctrl-C stops")
-            while serve.poll() is None:
-                time.sleep(1.0)
-            say(f"journeys deploy --serve stopped; see {serve_log}")
-            return 1
+            return _replay_while_serving(events, clock, serve, serve_log, say)
         except KeyboardInterrupt:
             interrupted = True
             say("\nstopping ...")
             return 130
     finally:
-        # A second Ctrl-C or SIGTERM while stopping must not orphan the server: finish the
-        # clean-up first.
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        if serve is not None:
-            stop_process_group(serve, signal.SIGINT)
-        stop_process_group(server, signal.SIGTERM)
-        settings.close()
+        _stop_children(server, serve, settings)
         if interrupted:
             say("stopped")
+
+
+def _stop_children(
+    server: subprocess.Popen[bytes], serve: subprocess.Popen[bytes] | None, settings: ExitStack
+) -> None:
+    """Stop ``deploy --serve`` and the Prefect server, and restore this process's settings."""
+    # A second Ctrl-C or SIGTERM while stopping must not orphan the server: finish the
+    # clean-up first.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    if serve is not None:
+        stop_process_group(serve, signal.SIGINT)
+    stop_process_group(server, signal.SIGTERM)
+    settings.close()
+
+
+def _serve_environment(
+    out_dir: Path, api_url: str, database_url: str, messages: Path, clock: ScaledClock
+) -> dict[str, str]:
+    """The environment of ``deploy --serve``: the demo's Prefect server, database, messages
+    file and scaled clock."""
+    return {
+        **base_environment(out_dir / "prefect-home"),
+        "PREFECT_API_URL": api_url,
+        "PREFECT_RUNNER_POLL_FREQUENCY": "2",
+        ENV_DATABASE_URL: database_url,
+        ENV_MESSAGES_FILE: str(messages),
+        ENV_CLOCK_ORIGIN: iso(clock.origin) or "",
+        ENV_CLOCK_SPEED: str(clock.speed),
+    }
+
+
+def _say_where(
+    say: Callable[[str], None],
+    ui: str,
+    journeys: list[str],
+    speed: float,
+    messages: Path,
+    *logs: Path,
+) -> None:
+    """Where to look: the UI, what is served, how fast time runs, the outputs."""
+    say("")
+    say(f"Prefect UI:        {ui}   (deployments: {ui}/deployments, runs: {ui}/runs)")
+    say(f"journeys served:   {', '.join(journeys)} + tick")
+    say(f"demo time:         x{speed:g} (a day's wait takes {86400 / speed:.0f} s)")
+    say(f"messages:          {messages}")
+    say(f"logs:              {', '.join(map(str, logs))}")
+    say("replaying sample CRM events as Prefect events (crm.<type>); Ctrl-C stops")
+    say("")
+
+
+def _import_customers(
+    database_url: str,
+    specs: Path,
+    templates: Path | None,
+    clock: ScaledClock,
+    customers: int,
+    seed: int,
+    say: Callable[[str], None],
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """Import ``customers`` sample customers into the journeys database; (the customers, the
+    ids of the journeys to serve)."""
+    from journeys.sampledata import generate_customers
+    from journeys.service import JourneyService
+
+    service = JourneyService.open(database_url, specs=specs, templates=templates, clock=clock)
+    try:
+        people = generate_customers(customers, seed=seed)
+        journeys = sorted(service.project.plans)
+        say(f"imported {service.import_customers(people).accepted} sample customers")
+    finally:
+        service.close()
+    return people, journeys
+
+
+def _start_serving(
+    specs: Path, templates: Path | None, env: dict[str, str], log_path: Path
+) -> subprocess.Popen[bytes]:
+    """``journeys deploy <specs> --serve`` in its own session, logging to ``log_path``."""
+    command = [*_journeys_command(), "deploy", str(specs), "--serve"]
+    if templates is not None:
+        command += ["--templates", str(templates.resolve())]
+    with log_path.open("wb") as log:
+        return subprocess.Popen(
+            command,
+            cwd=find_project_root(),
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+
+def _replay_while_serving(
+    events: Iterator[dict[str, Any]],
+    clock: ScaledClock,
+    serve: subprocess.Popen[bytes],
+    serve_log: Path,
+    say: Callable[[str], None],
+) -> int:
+    """Replay ``events``, then keep the journeys running until ``deploy --serve`` stops by
+    itself (exit code 1); Ctrl-C raises KeyboardInterrupt."""
+    count = replay_events(events, clock, lambda: serve.poll() is not None, say)
+    say(f"replayed {count} events; journeys keep running (tick every minute); Ctrl-C stops")
+    while serve.poll() is None:
+        time.sleep(1.0)
+    say(f"journeys deploy --serve stopped; see {serve_log}")
+    return 1
 
 
 def _prefect_settings(api_url: str) -> AbstractContextManager[Any]:

@@ -14,6 +14,7 @@ an arriving event moves it to ``on_event``/``on_answer`` instead (:func:`resume`
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -117,6 +118,18 @@ def run_step(
         return out
 
 
+@dataclass(slots=True)
+class _Turn:
+    """Everything one step may read about this enrollment at this instant."""
+
+    plan: Plan
+    customer_id: str
+    vars: dict[str, Any]
+    context: dict[str, Any]
+    at: datetime
+    tz: Any
+
+
 def _run(
     plan: Plan,
     step: Step,
@@ -126,107 +139,154 @@ def _run(
     at: datetime,
     tz: Any,
 ) -> Outcome:
-    if isinstance(step, WaitStep):
-        if step.until_minutes is not None:
-            wake = next_local_time(at, step.until_minutes, tz)
-        else:
-            wake = at + timedelta(seconds=step.seconds or 0)
-        # Even a trailing wait holds the enrollment: it completes at END when it wakes.
-        out = Outcome(step=step.next, wake_at=wake, vars=vars_)
-        out.history.append((step.id, "waited"))
-        return out
+    # One dict lookup instead of an isinstance chain: this runs for every step of every run.
+    handler = _HANDLERS.get(type(step)) or _handler_by_base(step)
+    return handler(step, _Turn(plan, customer_id, vars_, context, at, tz))
 
-    if isinstance(step, WaitForStep | SurveyStep):
-        deadline = at + timedelta(seconds=step.within_seconds)
-        if isinstance(step, SurveyStep):
-            deferred = _quiet_hours(plan, step, at, tz, vars_)
-            if deferred is not None:
-                return deferred
-            event = "survey.answered"
-            intent = MessageIntent(step.id, "survey", step.template, step.channel)
-        else:
-            event = step.event
-            intent = None
-        out = Outcome(
-            step=step.on_timeout,
-            wake_at=deadline,
-            waiting_for=event,
-            waiting_step=step.id,
-            vars=vars_,
-        )
-        if intent:
-            out.messages.append(intent)
-        out.history.append((step.id, f"waiting for {event}"))
-        return out
 
-    if isinstance(step, SendStep | NotifyStep):
-        if isinstance(step, SendStep):
-            deferred = _quiet_hours(plan, step, at, tz, vars_)
-            if deferred is not None:
-                return deferred
-            intent = MessageIntent(step.id, "send", step.template, step.channel, step.subject)
-        else:
-            intent = MessageIntent(step.id, "notify", step.template, "team", team=step.to)
-        out = _goto(step.next, at, vars_)
-        out.messages.append(intent)
-        out.history.append((step.id, f"{intent.kind} {step.template}"))
-        return out
-
-    if isinstance(step, BranchStep):
-        target = step.next
-        label = "no case matched"
-        for index, case in enumerate(step.cases):
-            if truthy(case.when, context):
-                target = case.goto
-                label = f"case {index + 1}" if case.when else "else"
-                break
-        out = _goto(target, at, vars_)
-        out.history.append((step.id, f"{label} → {target}"))
-        return out
-
-    if isinstance(step, SplitStep):
-        bucket = split_bucket(customer_id, plan.journey, step.id)
-        cumulative = 0
-        chosen = step.variants[-1]
-        for variant in step.variants:
-            cumulative += variant.weight
-            if bucket < cumulative:
-                chosen = variant
-                break
-        variants = dict(vars_.get("variants", {}))
-        variants[step.id] = chosen.variant
-        vars_["variants"] = variants
-        out = _goto(chosen.goto, at, vars_)
-        out.history.append((step.id, f"variant {chosen.variant}"))
-        return out
-
-    if isinstance(step, UpdateStep):
-        out = _goto(step.next, at, vars_)
-        out.stage = step.stage
-        out.set_attributes = {k: template_value(v, context) for k, v in step.set.items()}
-        out.history.append((step.id, "updated"))
-        return out
-
-    if isinstance(step, EmitStep):
-        out = _goto(step.next, at, vars_)
-        data = {k: template_value(v, context) for k, v in step.data.items()}
-        # The same checks as an ingested event: an emitted order.placed needs its total.
-        out.emits.append((step.event, event_data(step.event, data)))
-        out.history.append((step.id, f"emitted {step.event}"))
-        return out
-
-    if isinstance(step, ExitStep):
-        out = Outcome(step=step.id, wake_at=None, status=EXITED, vars=vars_)
-        out.exit_reason = step.reason
-        out.history.append((step.id, f"exit {step.reason}"))
-        return out
-
-    if isinstance(step, GotoStep):
-        out = _goto(step.next, at, vars_)
-        out.history.append((step.id, f"goto {step.next}"))
-        return out
-
+def _handler_by_base(step: Step) -> Callable[[Any, _Turn], Outcome]:
+    """The handler of the nearest step kind ``step``'s class derives from."""
+    for cls in type(step).__mro__:
+        if cls in _HANDLERS:
+            return _HANDLERS[cls]
     raise ExpressionError(f"step type {step.kind!r} is not supported by this engine")
+
+
+def _wait(step: WaitStep, turn: _Turn) -> Outcome:
+    if step.until_minutes is not None:
+        wake = next_local_time(turn.at, step.until_minutes, turn.tz)
+    else:
+        wake = turn.at + timedelta(seconds=step.seconds or 0)
+    # Even a trailing wait holds the enrollment: it completes at END when it wakes.
+    out = Outcome(step=step.next, wake_at=wake, vars=turn.vars)
+    out.history.append((step.id, "waited"))
+    return out
+
+
+def _wait_for(step: WaitForStep, turn: _Turn) -> Outcome:
+    return _waiting(step, step.event, None, turn)
+
+
+def _survey(step: SurveyStep, turn: _Turn) -> Outcome:
+    deferred = _quiet_hours(turn.plan, step, turn.at, turn.tz, turn.vars)
+    if deferred is not None:
+        return deferred
+    intent = MessageIntent(step.id, "survey", step.template, step.channel)
+    return _waiting(step, "survey.answered", intent, turn)
+
+
+def _waiting(
+    step: WaitForStep | SurveyStep, event: str, intent: MessageIntent | None, turn: _Turn
+) -> Outcome:
+    """Park the enrollment on its timeout target until the deadline, waiting for ``event``."""
+    out = Outcome(
+        step=step.on_timeout,
+        wake_at=turn.at + timedelta(seconds=step.within_seconds),
+        waiting_for=event,
+        waiting_step=step.id,
+        vars=turn.vars,
+    )
+    if intent:
+        out.messages.append(intent)
+    out.history.append((step.id, f"waiting for {event}"))
+    return out
+
+
+def _send(step: SendStep, turn: _Turn) -> Outcome:
+    deferred = _quiet_hours(turn.plan, step, turn.at, turn.tz, turn.vars)
+    if deferred is not None:
+        return deferred
+    intent = MessageIntent(step.id, "send", step.template, step.channel, step.subject)
+    return _message(step, intent, turn)
+
+
+def _notify(step: NotifyStep, turn: _Turn) -> Outcome:
+    intent = MessageIntent(step.id, "notify", step.template, "team", team=step.to)
+    return _message(step, intent, turn)
+
+
+def _message(step: SendStep | NotifyStep, intent: MessageIntent, turn: _Turn) -> Outcome:
+    """Queue ``intent`` and go on to the step's next."""
+    out = _goto(step.next, turn.at, turn.vars)
+    out.messages.append(intent)
+    out.history.append((step.id, f"{intent.kind} {step.template}"))
+    return out
+
+
+def _branch(step: BranchStep, turn: _Turn) -> Outcome:
+    target = step.next
+    label = "no case matched"
+    for index, case in enumerate(step.cases):
+        if truthy(case.when, turn.context):
+            target = case.goto
+            label = f"case {index + 1}" if case.when else "else"
+            break
+    out = _goto(target, turn.at, turn.vars)
+    out.history.append((step.id, f"{label} → {target}"))
+    return out
+
+
+def _split(step: SplitStep, turn: _Turn) -> Outcome:
+    bucket = split_bucket(turn.customer_id, turn.plan.journey, step.id)
+    cumulative = 0
+    chosen = step.variants[-1]
+    for variant in step.variants:
+        cumulative += variant.weight
+        if bucket < cumulative:
+            chosen = variant
+            break
+    vars_ = turn.vars
+    variants = dict(vars_.get("variants", {}))
+    variants[step.id] = chosen.variant
+    vars_["variants"] = variants
+    out = _goto(chosen.goto, turn.at, vars_)
+    out.history.append((step.id, f"variant {chosen.variant}"))
+    return out
+
+
+def _update(step: UpdateStep, turn: _Turn) -> Outcome:
+    out = _goto(step.next, turn.at, turn.vars)
+    out.stage = step.stage
+    out.set_attributes = {k: template_value(v, turn.context) for k, v in step.set.items()}
+    out.history.append((step.id, "updated"))
+    return out
+
+
+def _emit(step: EmitStep, turn: _Turn) -> Outcome:
+    out = _goto(step.next, turn.at, turn.vars)
+    data = {k: template_value(v, turn.context) for k, v in step.data.items()}
+    # The same checks as an ingested event: an emitted order.placed needs its total.
+    out.emits.append((step.event, event_data(step.event, data)))
+    out.history.append((step.id, f"emitted {step.event}"))
+    return out
+
+
+def _exit(step: ExitStep, turn: _Turn) -> Outcome:
+    out = Outcome(step=step.id, wake_at=None, status=EXITED, vars=turn.vars)
+    out.exit_reason = step.reason
+    out.history.append((step.id, f"exit {step.reason}"))
+    return out
+
+
+def _goto_step(step: GotoStep, turn: _Turn) -> Outcome:
+    out = _goto(step.next, turn.at, turn.vars)
+    out.history.append((step.id, f"goto {step.next}"))
+    return out
+
+
+_HANDLERS: dict[type[Step], Callable[[Any, _Turn], Outcome]] = {
+    WaitStep: _wait,
+    WaitForStep: _wait_for,
+    SurveyStep: _survey,
+    SendStep: _send,
+    NotifyStep: _notify,
+    BranchStep: _branch,
+    SplitStep: _split,
+    UpdateStep: _update,
+    EmitStep: _emit,
+    ExitStep: _exit,
+    GotoStep: _goto_step,
+}
 
 
 def _quiet_hours(

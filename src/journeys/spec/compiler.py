@@ -98,20 +98,9 @@ def compile_step(
     nxt = spec.goto or following
     kinds = template_kinds or {}
     if isinstance(spec, WaitSpec):
-        if isinstance(spec.wait, WaitUntil):
-            return WaitStep(id=spec.id, next=nxt, until_minutes=parse_time_of_day(spec.wait.until))
-        return WaitStep(id=spec.id, next=nxt, seconds=parse_duration(spec.wait))
+        return _wait_step(spec, nxt)
     if isinstance(spec, WaitForSpec):
-        body = spec.wait_for
-        return WaitForStep(
-            id=spec.id,
-            next=nxt,
-            event=body.event,
-            within_seconds=parse_duration(body.within),
-            when=body.when,
-            on_event=spec.on_event or nxt,
-            on_timeout=spec.on_timeout or nxt,
-        )
+        return _wait_for_step(spec, nxt)
     if isinstance(spec, BranchSpec):
         cases = tuple(BranchCase(goto=c.goto, when=c.when) for c in spec.branch)
         return BranchStep(id=spec.id, next=nxt, cases=cases)
@@ -152,6 +141,27 @@ def compile_step(
         return ExitStep(id=spec.id, next=END, reason=spec.exit)
     assert isinstance(spec, GotoSpec)
     return GotoStep(id=spec.id, next=spec.goto)
+
+
+def _wait_step(spec: WaitSpec, nxt: str) -> WaitStep:
+    """A fixed delay, or a wait until a time of day."""
+    if isinstance(spec.wait, WaitUntil):
+        return WaitStep(id=spec.id, next=nxt, until_minutes=parse_time_of_day(spec.wait.until))
+    return WaitStep(id=spec.id, next=nxt, seconds=parse_duration(spec.wait))
+
+
+def _wait_for_step(spec: WaitForSpec, nxt: str) -> WaitForStep:
+    """A wait for an event; both outcomes default to the following step."""
+    body = spec.wait_for
+    return WaitForStep(
+        id=spec.id,
+        next=nxt,
+        event=body.event,
+        within_seconds=parse_duration(body.within),
+        when=body.when,
+        on_event=spec.on_event or nxt,
+        on_timeout=spec.on_timeout or nxt,
+    )
 
 
 def templates_used(steps: Sequence[Step]) -> tuple[str, ...]:

@@ -158,16 +158,40 @@ def load_project(
         settings, found = _load_settings(specs_dir)
         diagnostics.extend(found)
     project.settings = settings
-    folder = Path(templates_dir) if templates_dir is not None else specs_dir.parent / "templates"
-    if templates_dir is None and specs_dir == Path("."):
-        folder = Path("templates")
-    project.templates = TemplateStore(folder)
+    project.templates = TemplateStore(_templates_folder(specs_dir, templates_dir))
     project.events = EventCatalogue.build(
         settings.events, stored_events, declared_in=_shown(settings.path)
     )
     files, found = discover(paths)
     diagnostics.extend(found)
     project.files = [str(f) for f in files]
+    journeys = _read_specs(project, files, diagnostics)
+    pctx = ProjectContext(journeys=journeys, settings=settings, templates=project.templates)
+    diagnostics.extend(run_project_rules(pctx, str(specs_dir)))
+    for ctx in journeys:
+        diagnostics.extend(ctx.diagnostics)
+        if ctx.plan is not None:
+            project.drafts.setdefault(ctx.plan.journey, ctx.plan)
+            if not ctx.failed:
+                project.plans.setdefault(ctx.plan.journey, ctx.plan)
+    project.diagnostics = sort_diagnostics(diagnostics)
+    return project
+
+
+def _templates_folder(specs_dir: Path, templates_dir: Path | str | None) -> Path:
+    """``templates_dir`` if given, else the ``templates`` folder next to the specs folder."""
+    if templates_dir is not None:
+        return Path(templates_dir)
+    if specs_dir == Path("."):
+        return Path("templates")
+    return specs_dir.parent / "templates"
+
+
+def _read_specs(
+    project: Project, files: list[Path], diagnostics: list[Diagnostic]
+) -> list[JourneyContext]:
+    """Check every journey file (its problems go to ``diagnostics``); the first lifecycle file
+    sets ``project.lifecycle``."""
     journeys: list[JourneyContext] = []
     lifecycle_seen: str | None = None
     for path in files:
@@ -188,21 +212,12 @@ def load_project(
                 continue
             if doc is None:
                 continue
-            ctx = _check_journey(doc, settings, project.templates, project.events)
+            ctx = _check_journey(doc, project.settings, project.templates, project.events)
             ctx.failed = ctx.failed or bool(found)
             journeys.append(ctx)
         except Exception as exc:  # never a traceback for a user's file
             diagnostics.append(internal_error(str(path), "load", exc))
-    pctx = ProjectContext(journeys=journeys, settings=settings, templates=project.templates)
-    diagnostics.extend(run_project_rules(pctx, str(specs_dir)))
-    for ctx in journeys:
-        diagnostics.extend(ctx.diagnostics)
-        if ctx.plan is not None:
-            project.drafts.setdefault(ctx.plan.journey, ctx.plan)
-            if not ctx.failed:
-                project.plans.setdefault(ctx.plan.journey, ctx.plan)
-    project.diagnostics = sort_diagnostics(diagnostics)
-    return project
+    return journeys
 
 
 def _check_journey(

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
 
 from journeys.spec.diagnostics import Diagnostic, did_you_mean, quote, valid_list
 from journeys.spec.models import (
@@ -125,61 +126,94 @@ def pydantic_diagnostics(
         full = normalize_loc(doc.data, prefix + tuple(err["loc"]), keep_last=kind == "missing")
         name = full[-1] if full and len(full) > len(prefix) else None
         parent = full[:-1] if name is not None else full
-        value = err.get("input")
-        rel = tuple(full[len(prefix) :])
-        if kind == "missing":
-            ctx = where(doc, parent) if parent else "the journey"
-            out.append(doc.at(parent, f"missing key {quote(name)} in {ctx}", "missing-field"))
-        elif kind == "extra_forbidden":
-            valid = fields_at(model, rel[:-1])
-            inside = f" in {where(doc, parent)}" if parent else " at the top level"
-            msg = f"unknown key {quote(name)}" + inside
-            moved = misplaced(doc, parent, name) if model in _JOURNEY_MODELS else ""
-            msg += moved or did_you_mean(name, valid) + valid_list(valid)
-            out.append(doc.at(full, msg, "unknown-key", key=True))
-        elif kind == "literal_error":
-            choices = re.findall(r"'([^']*)'", str(err.get("ctx", {}).get("expected", "")))
-            code = "unknown-stage" if name in _STAGE_FIELDS else "bad-value"
-            inside = f" in {where(doc, parent)}" if parent else ""
-            msg = f"{name} {describe(value)}{inside} is not valid"
-            out.append(doc.at(full, msg + did_you_mean(value, choices) + valid_list(choices), code))
-        elif kind in _TYPE_NAMES:
-            label = where(doc, full)
-            if isinstance(name, str):
-                label = f"{name} in {where(doc, parent)}" if parent else str(name)
-            expected = _TYPE_NAMES[kind]
-            msg = f"{label} must be {expected}, got {describe(value)}"
-            if (
-                kind == "list_type"
-                and isinstance(value, dict)
-                and any(str(k).startswith("-") for k in value)
-            ):
-                msg += '; a list item needs a space after the dash: "- id: …"'
-
-            out.append(doc.at(full, msg, "wrong-type"))
-        elif kind == "too_short":
-            msg = f"{where(doc, full)} must not be empty"
-            out.append(doc.at(full, msg, "missing-field"))
-        elif kind in ("greater_than_equal", "less_than_equal", "greater_than", "less_than"):
-            bound = next(iter(err.get("ctx", {}).values()), "")
-            relation = {"greater_than_equal": "at least", "less_than_equal": "at most"}.get(
-                kind, "within bounds"
-            )
-            msg = (
-                f"{name} in {where(doc, parent)} must be {relation} {bound}, got {describe(value)}"
-            )
-            out.append(doc.at(full, msg, "bad-value"))
-        elif kind == "string_too_short":
-            out.append(doc.at(full, f"{where(doc, full)} must not be empty", "missing-field"))
-        elif re.fullmatch(r"[a-z]+(?:-[a-z]+)+", kind):  # our PydanticCustomError codes
-            msg = err["msg"]
-            named = kind in ("bad-duration", "bad-time", "bad-value")
-            if named and isinstance(name, str) and not re.search(rf"\b{re.escape(name)}\b", msg):
-                msg = f"{name}: {msg}"
-            out.append(doc.at(full, msg, kind))
+        failure = _Failure(doc, err, kind, full, name, parent, err.get("input"))
+        if kind == "extra_forbidden":
+            out.append(_unknown_key(failure, model, tuple(full[len(prefix) :])))
         else:
-            out.append(doc.at(full, f"{where(doc, full)}: {err['msg']}", "wrong-type"))
+            out.append(_diagnostic(failure))
     return out
+
+
+@dataclass(frozen=True)
+class _Failure:
+    """One pydantic error placed in the document: at ``full``, about key ``name`` (None when
+    the error is about the value at ``prefix`` itself) of the mapping at ``parent``."""
+
+    doc: YamlDoc
+    err: ErrorDetails
+    kind: str
+    full: Path_
+    name: str | int | None
+    parent: Path_
+    value: Any
+
+
+_BOUNDS = {
+    "greater_than_equal": "at least",
+    "less_than_equal": "at most",
+    "greater_than": "within bounds",
+    "less_than": "within bounds",
+}
+
+
+def _diagnostic(f: _Failure) -> Diagnostic:
+    """The diagnostic of one error other than an unknown key."""
+    doc, kind, full, name, parent = f.doc, f.kind, f.full, f.name, f.parent
+    if kind == "missing":
+        ctx = where(doc, parent) if parent else "the journey"
+        return doc.at(parent, f"missing key {quote(name)} in {ctx}", "missing-field")
+    if kind == "literal_error":
+        return _not_a_choice(f)
+    if kind in _TYPE_NAMES:
+        return _wrong_type(f)
+    if kind in ("too_short", "string_too_short"):
+        return doc.at(full, f"{where(doc, full)} must not be empty", "missing-field")
+    if kind in _BOUNDS:
+        bound = next(iter(f.err.get("ctx", {}).values()), "")
+        msg = f"{name} in {where(doc, parent)} must be {_BOUNDS[kind]} {bound}, got "
+        return doc.at(full, msg + describe(f.value), "bad-value")
+    if re.fullmatch(r"[a-z]+(?:-[a-z]+)+", kind):  # our PydanticCustomError codes
+        msg = f.err["msg"]
+        named = kind in ("bad-duration", "bad-time", "bad-value")
+        if named and isinstance(name, str) and not re.search(rf"\b{re.escape(name)}\b", msg):
+            msg = f"{name}: {msg}"
+        return doc.at(full, msg, kind)
+    return doc.at(full, f"{where(doc, full)}: {f.err['msg']}", "wrong-type")
+
+
+def _unknown_key(f: _Failure, model: type[BaseModel], rel: Path_) -> Diagnostic:
+    """A key the model does not have: where it belongs instead, or the nearest valid key."""
+    valid = fields_at(model, rel[:-1])
+    inside = f" in {where(f.doc, f.parent)}" if f.parent else " at the top level"
+    msg = f"unknown key {quote(f.name)}" + inside
+    moved = misplaced(f.doc, f.parent, f.name) if model in _JOURNEY_MODELS else ""
+    msg += moved or did_you_mean(f.name, valid) + valid_list(valid)
+    return f.doc.at(f.full, msg, "unknown-key", key=True)
+
+
+def _not_a_choice(f: _Failure) -> Diagnostic:
+    """A value outside a fixed set of choices (a stage, a step kind, …)."""
+    choices = re.findall(r"'([^']*)'", str(f.err.get("ctx", {}).get("expected", "")))
+    code = "unknown-stage" if f.name in _STAGE_FIELDS else "bad-value"
+    inside = f" in {where(f.doc, f.parent)}" if f.parent else ""
+    msg = f"{f.name} {describe(f.value)}{inside} is not valid"
+    return f.doc.at(f.full, msg + did_you_mean(f.value, choices) + valid_list(choices), code)
+
+
+def _wrong_type(f: _Failure) -> Diagnostic:
+    """A value of the wrong type, with a hint for the classic ``-id:`` list typo."""
+    label = where(f.doc, f.full)
+    if isinstance(f.name, str):
+        label = f"{f.name} in {where(f.doc, f.parent)}" if f.parent else str(f.name)
+    msg = f"{label} must be {_TYPE_NAMES[f.kind]}, got {describe(f.value)}"
+    value = f.value
+    if (
+        f.kind == "list_type"
+        and isinstance(value, dict)
+        and any(str(k).startswith("-") for k in value)
+    ):
+        msg += '; a list item needs a space after the dash: "- id: …"'
+    return f.doc.at(f.full, msg, "wrong-type")
 
 
 _JOURNEY_MODELS = (JourneyHead, GotoSpec, *TRIGGER_MODELS.values(), *STEP_MODELS.values())

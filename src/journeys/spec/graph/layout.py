@@ -148,7 +148,40 @@ def layout(graph: JourneyGraph, font_size: int = 14) -> Layout:
     back = _back_edges(graph)
     rank = _ranks(graph, back)
     sizes = {n.id: _size(n, f) for n in graph.nodes}
-    # Waypoints for long forward edges.
+    chains, dummy_rank = _waypoints(graph, back, rank, sizes)
+    all_rank = {**rank, **dummy_rank}
+    rows: dict[int, list[str]] = {}
+    order_hint = {n.id: i for i, n in enumerate(graph.nodes)}
+    for nid, r in sorted(all_rank.items(), key=lambda kv: _hint(kv[0], order_hint)):
+        rows.setdefault(r, []).append(nid)
+    up, down = _adjacency(graph, back, chains, all_rank)
+    ranks = sorted(rows)
+    _order_rows(rows, ranks, up, down)
+    x = _x_positions(rows, ranks, up, down, sizes)
+    y = _y_positions(graph, back, rank, rows, ranks, sizes, f)
+    min_x = min(x[n] - sizes[n][0] / 2 for n in x)
+    for n in x:
+        x[n] += MARGIN - min_x
+    out = Layout(title=graph.title, width=0, height=0, fonts=f)
+    for node in graph.nodes:
+        w, h = sizes[node.id]
+        out.boxes[node.id] = Box(node, x[node.id], y[node.id], w, h)
+    _route_edges(out, graph, back, [[(x[d], y[d]) for d in chains[i]] for i in chains])
+    _spread_ports(out)
+    _place_labels(out, f)
+    _fit(out, fonts(font_size + 2).width(graph.title, bold=True))
+    return out
+
+
+def _waypoints(
+    graph: JourneyGraph,
+    back: set[tuple[str, str]],
+    rank: dict[str, int],
+    sizes: dict[str, tuple[float, float]],
+) -> tuple[dict[int, list[str]], dict[str, int]]:
+    """Invisible waypoints, one per row crossed, for each forward edge spanning several rows:
+    the waypoints of each edge (by index; none for back edges) and the row of each one. Their
+    sizes are added to ``sizes``."""
     chains: dict[int, list[str]] = {}
     dummy_rank: dict[str, int] = {}
     for i, e in enumerate(graph.edges):
@@ -162,12 +195,16 @@ def layout(graph: JourneyGraph, font_size: int = 14) -> Layout:
             sizes[d] = (10.0, 10.0)
             chain.append(d)
         chains[i] = chain if span > 1 else []
-    all_rank = {**rank, **dummy_rank}
-    rows: dict[int, list[str]] = {}
-    order_hint = {n.id: i for i, n in enumerate(graph.nodes)}
-    for nid, r in sorted(all_rank.items(), key=lambda kv: _hint(kv[0], order_hint)):
-        rows.setdefault(r, []).append(nid)
-    # Adjacency between consecutive ranks (through waypoints).
+    return chains, dummy_rank
+
+
+def _adjacency(
+    graph: JourneyGraph,
+    back: set[tuple[str, str]],
+    chains: dict[int, list[str]],
+    all_rank: dict[str, int],
+) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
+    """The neighbours of each node (or waypoint) in the row above and in the row below."""
     up: dict[str, list[str]] = {n: [] for n in all_rank}
     down: dict[str, list[str]] = {n: [] for n in all_rank}
     for i, e in enumerate(graph.edges):
@@ -177,9 +214,18 @@ def layout(graph: JourneyGraph, font_size: int = 14) -> Layout:
         for a, b in itertools.pairwise(path):
             down[a].append(b)
             up[b].append(a)
-    ranks = sorted(rows)
+    return up, down
+
+
+def _order_rows(
+    rows: dict[int, list[str]],
+    ranks: list[int],
+    up: dict[str, list[str]],
+    down: dict[str, list[str]],
+) -> None:
+    """Order each row by the mean position of its neighbours (barycenter), a few sweeps."""
     pos: dict[str, float] = {}
-    for r in ranks:  # barycenter ordering, a few sweeps
+    for r in ranks:
         for j, n in enumerate(rows[r]):
             pos[n] = j
     for _ in range(4):
@@ -187,7 +233,16 @@ def layout(graph: JourneyGraph, font_size: int = 14) -> Layout:
             _reorder(rows[r], up, pos)
         for r in reversed(ranks[:-1]):
             _reorder(rows[r], down, pos)
-    # X coordinates.
+
+
+def _x_positions(
+    rows: dict[int, list[str]],
+    ranks: list[int],
+    up: dict[str, list[str]],
+    down: dict[str, list[str]],
+    sizes: dict[str, tuple[float, float]],
+) -> dict[str, float]:
+    """Centre x of every node: rows centred on 0, then nodes pulled toward their neighbours."""
     x: dict[str, float] = {}
     for r in ranks:
         cursor = 0.0
@@ -203,7 +258,20 @@ def layout(graph: JourneyGraph, font_size: int = 14) -> Layout:
             _place(rows[r], up, x, sizes)
         for r in reversed(ranks[:-1]):
             _place(rows[r], down, x, sizes)
-    # Y coordinates: the gap below a row leaves room for the labels of the arrows leaving it.
+    return x
+
+
+def _y_positions(
+    graph: JourneyGraph,
+    back: set[tuple[str, str]],
+    rank: dict[str, int],
+    rows: dict[int, list[str]],
+    ranks: list[int],
+    sizes: dict[str, tuple[float, float]],
+    f: FontSet,
+) -> dict[str, float]:
+    """Centre y of every node: the gap below a row leaves room for the labels of the arrows
+    leaving it."""
     labels_below: dict[int, float] = {}
     for e in graph.edges:
         if e.label and (e.source, e.target) not in back:
@@ -216,15 +284,20 @@ def layout(graph: JourneyGraph, font_size: int = 14) -> Layout:
         for n in rows[r]:
             y[n] = cursor + height / 2
         cursor += height + max(V_GAP, labels_below.get(r, 0.0) + 2 * LABEL_PAD + 24)
-    min_x = min(x[n] - sizes[n][0] / 2 for n in x)
-    for n in x:
-        x[n] += MARGIN - min_x
-    out = Layout(title=graph.title, width=0, height=0, fonts=f)
-    for node in graph.nodes:
-        w, h = sizes[node.id]
-        out.boxes[node.id] = Box(node, x[node.id], y[node.id], w, h)
+    return y
+
+
+def _route_edges(
+    out: Layout,
+    graph: JourneyGraph,
+    back: set[tuple[str, str]],
+    waypoints: list[list[tuple[float, float]]],
+) -> None:
+    """A route per edge: forward edges down through their waypoints, back edges up a lane of
+    their own right of everything."""
     lane = max(b.x + b.w / 2 for b in out.boxes.values())
-    for i, e in enumerate(graph.edges):
+    forward = iter(waypoints)
+    for e in graph.edges:
         src, dst = out.boxes[e.source], out.boxes[e.target]
         if (e.source, e.target) in back:
             lane += LANE_GAP
@@ -236,12 +309,8 @@ def layout(graph: JourneyGraph, font_size: int = 14) -> Layout:
             ]
             out.routes.append(Route(e, pts, back=True))
             continue
-        mids = [(x[d], y[d]) for d in chains[i]]
+        mids = next(forward)
         out.routes.append(Route(e, [(src.x, src.bottom), *mids, (dst.x, dst.top)]))
-    _spread_ports(out)
-    _place_labels(out, f)
-    _fit(out, fonts(font_size + 2).width(graph.title, bold=True))
-    return out
 
 
 def _fit(out: Layout, title_width: float) -> None:

@@ -34,6 +34,15 @@ def _utc() -> sa.DateTime:
 
 def upgrade() -> None:
     """Create every table, index and constraint."""
+    _create_customers_and_events()
+    _create_journey_versions_and_enrollments()
+    _create_step_runs_and_outbox()
+    _create_survey_answers_and_stage_history()
+    _create_suppressions_and_scheduler_state()
+
+
+def _create_customers_and_events() -> None:
+    """The customers and the events they generate."""
     op.create_table(
         "customers",
         sa.Column("id", sa.String(length=128), nullable=False),
@@ -77,6 +86,9 @@ def upgrade() -> None:
     op.create_index("ix_events_pending", "events", ["processed_at", "occurred_at"])
     op.create_index("ix_events_customer_type", "events", ["customer_id", "type"])
 
+
+def _create_journey_versions_and_enrollments() -> None:
+    """The compiled plans and the customers going through them."""
     op.create_table(
         "journey_versions",
         sa.Column("journey", sa.String(length=100), nullable=False),
@@ -124,6 +136,9 @@ def upgrade() -> None:
         postgresql_where=sa.text("status = 'active'"),
     )
 
+
+def _create_step_runs_and_outbox() -> None:
+    """What the steps did: the step log and the messages they queued."""
     op.create_table(
         "step_runs",
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
@@ -177,6 +192,9 @@ def upgrade() -> None:
     )
     op.create_index("ix_outbox_pending", "outbox", ["status", "due_at"])
 
+
+def _create_survey_answers_and_stage_history() -> None:
+    """What customers answered and the lifecycle stages they went through."""
     op.create_table(
         "survey_answers",
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
@@ -212,6 +230,9 @@ def upgrade() -> None:
     )
     op.create_index("ix_stage_history_customer", "stage_history", ["customer_id"])
 
+
+def _create_suppressions_and_scheduler_state() -> None:
+    """Who must not be contacted, and where the date and schedule sweeps got to."""
     op.create_table(
         "suppressions",
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
