@@ -65,7 +65,6 @@ def run_forever(
     on_pass: Callable[[dict[str, Any]], None] | None = None,
 ) -> None:
     """Tick every ``interval`` seconds until Ctrl-C or SIGTERM, then stop cleanly."""
-    voc.warm_up()  # before the first pass, so no pass waits for the model mid-batch
     # One worker thread: a pass that outlasts the interval is never joined by a second one
     # (the service is not thread-safe); the missed runs collapse into one.
     scheduler = BlockingScheduler(timezone="UTC", executors={"default": ThreadPoolExecutor(1)})
@@ -79,6 +78,9 @@ def run_forever(
         if on_pass is not None:
             on_pass(totals)
 
+    # The comment analyser's model loads in the worker thread before the first pass (so no
+    # pass waits for it mid-batch), while the main thread already answers Ctrl-C and SIGTERM.
+    scheduler.add_job(voc.warm_up, next_run_time=datetime.now(UTC), id="warm-up")
     scheduler.add_job(
         job,
         "interval",

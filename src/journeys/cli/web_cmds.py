@@ -35,7 +35,6 @@ app.add_typer(keys_app, name="keys")
 
 def _app_for(service: JourneyService, host: str) -> Any:
     """The web app over its own service (same store and project as ``service``)."""
-    from journeys.insight import voc
     from journeys.secrets import SecretError
     from journeys.service import JourneyService
     from journeys.web import UnsafeBind, WebConfigError, create_app
@@ -47,10 +46,6 @@ def _app_for(service: JourneyService, host: str) -> Any:
         check_bind(host, config.keys)
         # Its own service: the runner's is not thread-safe and the app runs in other threads.
         own = JourneyService(service.db, service.project, clock=service.clock)
-        # Survey comments are analysed as they are answered: load the Korean model before the
-        # first request rather than during one (a loading thread would hold the GIL for
-        # seconds while requests wait).
-        voc.warm_up()
         return create_app(own, config=config)
     except (UnsafeBind, WebConfigError, SecretError) as exc:
         raise _fail(str(exc)) from None

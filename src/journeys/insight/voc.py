@@ -22,6 +22,7 @@ from __future__ import annotations
 import itertools
 import math
 import re
+import threading
 import unicodedata
 from dataclasses import dataclass
 from functools import cache
@@ -323,9 +324,14 @@ def analyse_stored(db: Any, *, limit: int | None = None) -> int:
     return analyse_pending(db, analyse, limit=limit)
 
 
+_WARMING = threading.Lock()
+
+
 def warm_up() -> None:
     """Load the Korean model and the lexicons now (a few seconds, once per process) instead of
-    on the first comment; a long-running process calls this at start."""
-    _lexicon()
-    _vader()
-    _tokens("준비")
+    on the first comment; a long-running process calls this at start (a second caller waits
+    for the first instead of loading them again)."""
+    with _WARMING:
+        _lexicon()
+        _vader()
+        _tokens("준비")
