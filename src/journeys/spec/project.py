@@ -158,10 +158,7 @@ def load_project(
         settings, found = _load_settings(specs_dir)
         diagnostics.extend(found)
     project.settings = settings
-    folder = Path(templates_dir) if templates_dir is not None else specs_dir.parent / "templates"
-    if templates_dir is None and specs_dir == Path("."):
-        folder = Path("templates")
-    project.templates = TemplateStore(folder)
+    project.templates = TemplateStore(_templates_dir(specs_dir, templates_dir))
     project.events = EventCatalogue.build(
         settings.events, stored_events, declared_in=_shown(settings.path)
     )
@@ -202,6 +199,48 @@ def load_project(
             if not ctx.failed:
                 project.plans.setdefault(ctx.plan.journey, ctx.plan)
     project.diagnostics = sort_diagnostics(diagnostics)
+    return project
+
+
+def _templates_dir(specs_dir: Path, templates_dir: Path | str | None) -> Path:
+    if templates_dir is not None:
+        return Path(templates_dir)
+    return Path("templates") if specs_dir == Path(".") else specs_dir.parent / "templates"
+
+
+def journey_id(path: Path) -> str | None:
+    """The ``journey:`` id a spec file declares (None if it cannot be read or has none)."""
+    doc, _ = _read(path)
+    data = doc.data if doc is not None else None
+    found = data.get("journey") if isinstance(data, dict) else None
+    return found if isinstance(found, str) else None
+
+
+def load_project_with(
+    specs: Path | str,
+    journey_file: Path | str,
+    templates_dir: Path | str | None = None,
+    stored_events: Iterable[str] = (),
+) -> Project:
+    """The project at ``specs`` with ``journey_file`` in it (``journeys forecast``): added,
+    or in place of the spec file that defines the same journey id. Settings and templates
+    are the project's (``templates_dir`` defaults as in :func:`load_project`); diagnostics
+    are :func:`load_project`'s, ``journey_file`` named as given."""
+    specs_dir = _specs_dir([specs])
+    extra = Path(journey_file)
+    jid = journey_id(extra)
+    files, problems = discover([specs])
+    kept = [
+        f for f in files if f.resolve() != extra.resolve() and (jid is None or journey_id(f) != jid)
+    ]
+    settings, found = _load_settings(specs_dir)
+    project = load_project(
+        [*kept, extra],
+        templates_dir=_templates_dir(specs_dir, templates_dir),
+        settings=settings,
+        stored_events=stored_events,
+    )
+    project.diagnostics = sort_diagnostics([*problems, *found, *project.diagnostics])
     return project
 
 
