@@ -41,7 +41,9 @@ def forecast_cmd(
     spec: Annotated[
         Path, typer.Argument(help="The journey file to forecast (new, or a changed version).")
     ],
-    days: Annotated[int, typer.Option("--days", min=1, help="Days of history to replay.")] = 30,
+    days: Annotated[
+        int, typer.Option("--days", min=1, max=3660, help="Days of history to replay.")
+    ] = 30,
     until: Annotated[
         str | None,
         typer.Option(
