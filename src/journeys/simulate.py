@@ -93,9 +93,11 @@ class VirtualRun:
         """One pass up to ``to``: everything stored that happens by then, in event time.
         The runtime runs every customer's timeline in the order of its times whatever the
         passes (:mod:`journeys.runtime.timeline`), so one pass over a backlog gives what
-        ticking at each of its instants gives, without a pass per instant."""
-        if to > self.clock.now():
-            self.clock.set(to)
+        ticking at each of its instants gives, without a pass per instant. Nothing happens
+        before the clock (the run's start)."""
+        if to < self.clock.now():
+            return
+        self.clock.set(to)
         self.service.run_pass()
 
 

@@ -280,12 +280,13 @@ def test_the_forecast_replays_what_simulate_runs(tmp_path: Path) -> None:
 @pytest.mark.parametrize("batch", [1, 3, 1000])
 def test_batches_of_any_size_give_the_same_forecast(tmp_path: Path, batch: int) -> None:
     project = write_project(tmp_path, {"cart": CART})
-    history = recorded(
-        people("c-1", "c-2", "c-3"), [*CARTS, event("e5", "cart.updated", "c-1", 10)]
-    )
+    # c-4's cart comes at the very start of the period; c-1 updates theirs (already in).
+    more = [event("e0", "cart.updated", "c-4", 0), event("e5", "cart.updated", "c-1", 10)]
+    history = recorded(people("c-1", "c-2", "c-3", "c-4"), [*CARTS, *more])
     history.batch = batch
     run = forecast(project, history).spec
     assert [(m["customer_id"], m["at"]) for m in run.messages] == [
+        ("c-4", "2026-03-03T00:00:00Z"),
         ("c-1", "2026-03-03T01:00:00Z"),
         ("c-3", "2026-03-03T03:00:00Z"),
     ]

@@ -20,6 +20,7 @@ from journeys.runtime.render import Renderer
 from journeys.simulate import VirtualRun
 from journeys.spec import Project
 from journeys.state import Customer, Event, MessageDraft, Suppression
+from journeys.store.memory import MemoryTx
 
 TICK = timedelta(microseconds=1)
 """The resolution of stored times: a pass up to ``t - TICK`` leaves the events at ``t``."""
@@ -98,7 +99,7 @@ class ForecastRun:
     def add_customers(self, customers: list[Customer], suppressed: list[Suppression]) -> None:
         """Put customers (and their suppressions) in the run's store."""
 
-        def work(tx: Any) -> None:
+        def work(tx: MemoryTx) -> None:
             tx.insert_customers(customers)
             tx.add_suppressions(suppressed)
 
