@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import textwrap
 from datetime import UTC, datetime
 from pathlib import Path
@@ -29,6 +32,32 @@ steps:
     send: {template: hello}
 """
 """A two-step journey whose second step later versions rename (version and in-flight tests)."""
+
+WAIT_FOR_CART = """
+journey: cart
+name: Cart
+trigger: {event: cart.updated}
+steps:
+  - id: wait_a_day
+    wait_for: {event: order.placed, within: 24h}
+    on_event: bought
+    on_timeout: remind
+  - id: bought
+    exit: order.placed
+  - id: remind
+    send: {template: hello}
+"""
+"""A reminder a day after a cart, unless an order comes first (runtime and forecast tests)."""
+
+SIGNUP_WELCOME = """
+journey: welcome
+name: Welcome
+trigger: {event: customer.signed_up}
+steps:
+  - id: hello
+    send: {template: hello}
+"""
+"""One marketing message at sign-up."""
 
 BASIC_TEMPLATES = {
     "hello.html": (
@@ -117,3 +146,16 @@ def customer_row(service: JourneyService, cid: str) -> dict[str, Any]:
     with service.db.connect() as conn:
         row = conn.execute(select(customers).where(customers.c.id == cid)).mappings().one()
         return dict(row)
+
+
+def journeys_cli(*args: str, cwd: Path, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """``journeys ARGS`` in a subprocess in ``cwd``, on the SQLite file ``cwd/j.db``."""
+    env = {**os.environ, "JOURNEYS_DATABASE_URL": f"sqlite:///{cwd / 'j.db'}"}
+    return subprocess.run(
+        [sys.executable, "-m", "journeys", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )

@@ -70,6 +70,37 @@ def restrict(project: Project, journeys: Sequence[str] | None) -> Project:
     return replace(project, plans={j: project.plans[j] for j in journeys})
 
 
+class VirtualRun:
+    """A fresh in-memory service on a virtual clock at ``start``, sending nothing: what
+    ``journeys simulate`` and ``journeys forecast`` run the real runtime on."""
+
+    def __init__(self, project: Project, start: datetime) -> None:
+        self.clock = VirtualClock(start)
+        self.service = JourneyService.in_memory(
+            project, clock=self.clock, channels=default_channels(NullChannel())
+        )
+        self.service.start_cursors(start)
+        store = self.service.store
+        assert isinstance(store, MemoryStore)
+        self.store: MemoryStore = store
+
+    def step_through(self, until: datetime, max_steps: int = 1_000_000) -> int:
+        """Tick at every instant something is scheduled, up to and at ``until``
+        (:meth:`JourneyService.run_until`); returns the number of ticks."""
+        return self.service.run_until(until, max_steps=max_steps)
+
+    def advance(self, to: datetime) -> None:
+        """One pass up to ``to``: everything stored that happens by then, in event time.
+        The runtime runs every customer's timeline in the order of its times whatever the
+        passes (:mod:`journeys.runtime.timeline`), so one pass over a backlog gives what
+        ticking at each of its instants gives, without a pass per instant. Nothing happens
+        before the clock (the run's start)."""
+        if to < self.clock.now():
+            return
+        self.clock.set(to)
+        self.service.run_pass()
+
+
 def simulate(
     project: Project,
     customer_records: Iterable[Any],
@@ -80,17 +111,12 @@ def simulate(
     max_steps: int = 1_000_000,
 ) -> SimulationResult:
     """Run ``project`` in virtual time over the given customers and events, in memory."""
-    clock = VirtualClock(start)
-    service = JourneyService.in_memory(
-        project, clock=clock, channels=default_channels(NullChannel())
-    )
+    run = VirtualRun(project, start)
     result = SimulationResult()
-    result.customer_report = service.import_customers(customer_records)
-    result.event_report = service.ingest(event_records, source="simulation")
-    service.start_cursors(start)
-    service.run_until(until, max_steps=max_steps)
-    assert isinstance(service.store, MemoryStore)
-    collect(service.store, result)
+    result.customer_report = run.service.import_customers(customer_records)
+    result.event_report = run.service.ingest(event_records, source="simulation")
+    run.step_through(until, max_steps=max_steps)
+    collect(run.store, result)
     return result
 
 

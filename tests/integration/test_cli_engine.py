@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from engine_helpers import journeys_cli
+
 ROOT = Path(__file__).resolve().parents[2]
 
 CUSTOMERS_CSV = """id,email,first_name,locale,timezone,birthday,email_opt_in,vip_level
@@ -45,15 +47,7 @@ EVENTS = [
 
 
 def journeys(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "JOURNEYS_DATABASE_URL": f"sqlite:///{cwd / 'j.db'}"}
-    return subprocess.run(
-        [sys.executable, "-m", "journeys", *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    return journeys_cli(*args, cwd=cwd)
 
 
 def write_inputs(tmp: Path) -> tuple[Path, Path]:

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from engine_helpers import WAIT_FOR_CART
 from journeys.clock import VirtualClock
 from journeys.plan import Lifecycle, StageRule
 from journeys.service import JourneyService, default_channels
@@ -25,22 +26,9 @@ from journeys.templates import TemplateStore
 
 T0 = datetime(2026, 3, 2, tzinfo=UTC)
 
-CART = """
-journey: cart
-name: Cart
-trigger: {event: cart.updated}
-goal: {event: order.placed, within: 7d}
-cooldown: 2d
-steps:
-  - id: wait_a_day
-    wait_for: {event: order.placed, within: 24h}
-    on_event: bought
-    on_timeout: remind
-  - id: bought
-    exit: order.placed
-  - id: remind
-    send: {template: hello}
-"""
+CART = WAIT_FOR_CART.replace(
+    "steps:", "goal: {event: order.placed, within: 7d}\ncooldown: 2d\nsteps:"
+)
 
 LOYAL = """
 journey: loyal

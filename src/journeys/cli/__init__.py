@@ -43,6 +43,7 @@ def _register() -> None:
         db_cmds,
         delivery_cmds,
         engine_cmds,
+        forecast_cmds,
         insight_cmds,
         message_cmds,
         prefect_cmds,

@@ -220,6 +220,42 @@ def _read_specs(
     return journeys
 
 
+def journey_id(path: Path) -> str | None:
+    """The ``journey:`` id a spec file declares (None if it cannot be read or has none)."""
+    doc, _ = _read(path)
+    data = doc.data if doc is not None else None
+    found = data.get("journey") if isinstance(data, dict) else None
+    return found if isinstance(found, str) else None
+
+
+def load_project_with(
+    specs: Path | str,
+    journey_file: Path | str,
+    templates_dir: Path | str | None = None,
+    stored_events: Iterable[str] = (),
+) -> Project:
+    """The project at ``specs`` with ``journey_file`` in it (``journeys forecast``): added,
+    or in place of the spec file that defines the same journey id. Settings and templates
+    are the project's (``templates_dir`` defaults as in :func:`load_project`); diagnostics
+    are :func:`load_project`'s, ``journey_file`` named as given."""
+    specs_dir = _specs_dir([specs])
+    extra = Path(journey_file)
+    jid = journey_id(extra)
+    files, problems = discover([specs])
+    kept = [
+        f for f in files if f.resolve() != extra.resolve() and (jid is None or journey_id(f) != jid)
+    ]
+    settings, found = _load_settings(specs_dir)
+    project = load_project(
+        [*kept, extra],
+        templates_dir=_templates_folder(specs_dir, templates_dir),
+        settings=settings,
+        stored_events=stored_events,
+    )
+    project.diagnostics = sort_diagnostics([*problems, *found, *project.diagnostics])
+    return project
+
+
 def _check_journey(
     doc: YamlDoc,
     settings: Settings,

@@ -27,6 +27,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import sqlalchemy as sa
 from alembic import command
@@ -126,7 +127,11 @@ def _is_sqlite_memory(url: URL) -> bool:
 
 
 def create_engine(
-    url: str | None = None, *, sqlite_busy_timeout: float = 30.0, **kw: Any
+    url: str | None = None,
+    *,
+    sqlite_busy_timeout: float = 30.0,
+    read_only: bool = False,
+    **kw: Any,
 ) -> Engine:
     """A SQLAlchemy engine for ``database_url(url)``, tuned for journeys.
 
@@ -139,34 +144,50 @@ def create_engine(
 
     PostgreSQL: ``pool_pre_ping``, a pool of 5 (+10 overflow) and ``application_name=journeys``.
 
+    ``read_only``: the engine cannot write. SQLite opens the file read-only (``mode=ro``),
+    leaves its journal mode alone and begins transactions ``DEFERRED``; PostgreSQL sessions
+    are ``default_transaction_read_only``.
+
     Keyword arguments are passed to :func:`sqlalchemy.create_engine` and win over these
     defaults.
     """
     sa_url = make_url(database_url(url))
     backend = sa_url.get_backend_name()
     if backend == "sqlite":
-        return _create_sqlite_engine(sa_url, busy_timeout=sqlite_busy_timeout, **kw)
+        return _create_sqlite_engine(
+            sa_url, busy_timeout=sqlite_busy_timeout, read_only=read_only, **kw
+        )
     if backend == "postgresql":
         if "poolclass" not in kw:
             kw.setdefault("pool_size", 5)
             kw.setdefault("max_overflow", 10)
         kw.setdefault("pool_pre_ping", True)
+        connect_args = dict(kw.pop("connect_args", {}))
         if "application_name" not in sa_url.query:
-            connect_args = dict(kw.pop("connect_args", {}))
             connect_args.setdefault("application_name", "journeys")
-            kw["connect_args"] = connect_args
+        if read_only:
+            connect_args.setdefault("options", "-c default_transaction_read_only=on")
+        kw["connect_args"] = connect_args
         return sa.create_engine(sa_url, **kw)
     return sa.create_engine(sa_url, **kw)
 
 
-def _create_sqlite_engine(url: URL, *, busy_timeout: float, **kw: Any) -> Engine:
+def _create_sqlite_engine(
+    url: URL, *, busy_timeout: float, read_only: bool = False, **kw: Any
+) -> Engine:
     memory = _is_sqlite_memory(url)
+    if read_only:
+        options = dict(kw.pop("execution_options", {}))
+        options.setdefault(SQLITE_BEGIN_OPTION, "DEFERRED")
+        kw["execution_options"] = options
     if memory:
         # One shared connection, or every checkout would see a different empty database.
         kw.setdefault("poolclass", StaticPool)
         connect_args = dict(kw.pop("connect_args", {}))
         connect_args.setdefault("check_same_thread", False)
         kw["connect_args"] = connect_args
+    elif read_only:
+        url = _read_only_url(url)
     elif url.database and "uri" not in url.query:
         Path(url.database).expanduser().resolve().parent.mkdir(parents=True, exist_ok=True)
 
@@ -184,7 +205,7 @@ def _create_sqlite_engine(url: URL, *, busy_timeout: float, **kw: Any) -> Engine
         try:
             # busy_timeout first: it also bounds how long _enable_wal retries.
             cursor.execute(f"PRAGMA busy_timeout = {timeout_ms}")
-            if not memory:
+            if not memory and not read_only:
                 _enable_wal(cursor, url, busy_timeout)
             cursor.execute("PRAGMA synchronous = NORMAL")
             cursor.execute("PRAGMA foreign_keys = ON")
@@ -209,6 +230,16 @@ def _create_sqlite_engine(url: URL, *, busy_timeout: float, **kw: Any) -> Engine
         conn.exec_driver_sql(f"BEGIN {mode}")
 
     return engine
+
+
+def _read_only_url(url: URL) -> URL:
+    """``url`` as a SQLite URI that opens the file read-only (``mode=ro``)."""
+    if "uri" in url.query:
+        return url.update_query_dict({"mode": "ro"})
+    path = Path(url.database or "").expanduser().resolve()
+    return url.set(database="file:" + quote(str(path))).update_query_dict(
+        {"mode": "ro", "uri": "true"}
+    )
 
 
 def _enable_wal(cursor: Any, url: URL, timeout: float) -> None:
@@ -377,7 +408,9 @@ class StoreUnavailable(RuntimeError):
     database has no journeys tables. The message names the URL (password hidden) and the fix."""
 
 
-def open_store(url: str | None = None, *, existing: bool = False, **engine_kw: Any) -> Engine:
+def open_store(
+    url: str | None = None, *, existing: bool = False, read_only: bool = False, **engine_kw: Any
+) -> Engine:
     """:func:`create_engine` for ``url``, migrated when it needs it: a store ready to use.
 
     Migrations run on first open (a database without journeys tables) and, on SQLite (one
@@ -387,15 +420,17 @@ def open_store(url: str | None = None, *, existing: bool = False, **engine_kw: A
     the head costs one query.
 
     ``existing``: the store must already hold journeys tables (a report on a mistyped URL must
-    not create an empty database and report nothing). ``engine_kw`` go to
-    :func:`create_engine`. Raises :class:`StoreUnavailable`.
+    not create an empty database and report nothing). ``read_only`` (implies ``existing``):
+    never migrate; a store behind this version's schema is refused with the command that
+    upgrades it. ``engine_kw`` go to :func:`create_engine`. Raises :class:`StoreUnavailable`.
     """
     shown = describe(database_url(url))
     missing = StoreUnavailable(f"{shown} has no journeys tables: check --database / {ENV_VAR}")
+    existing = existing or read_only
     try:
         if existing and _missing_sqlite_file(database_url(url)):
             raise missing  # before create_engine, which would create its folder
-        engine = create_engine(url, **engine_kw)
+        engine = create_engine(url, read_only=read_only, **engine_kw)
     except (sa.exc.ArgumentError, sa.exc.NoSuchModuleError) as exc:
         raise StoreUnavailable(
             f"{shown!r} is not a database URL ({exc}); use e.g. sqlite:///journeys.db or "
@@ -404,7 +439,7 @@ def open_store(url: str | None = None, *, existing: bool = False, **engine_kw: A
     try:
         if existing and not sa.inspect(engine).has_table("enrollments"):
             raise missing
-        _upgrade_if_needed(engine, shown)
+        _upgrade_if_needed(engine, shown, read_only=read_only)
     except sa.exc.OperationalError as exc:
         engine.dispose()
         reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
@@ -415,11 +450,11 @@ def open_store(url: str | None = None, *, existing: bool = False, **engine_kw: A
     return engine
 
 
-def _upgrade_if_needed(engine: Engine, shown: str) -> None:
+def _upgrade_if_needed(engine: Engine, shown: str, *, read_only: bool = False) -> None:
     current = current_revision(engine)
     if current == head_revision():
         return
-    if current is not None and engine.dialect.name == "postgresql":
+    if read_only or (current is not None and engine.dialect.name == "postgresql"):
         raise StoreUnavailable(
             f"{shown} has the journeys schema of revision {current}; this version needs "
             f"{head_revision()}: run `journeys db upgrade` (with the workers stopped)"

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import copy
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -74,6 +74,35 @@ class MemoryTx:
     def _append(self, table: list[Any], value: Any) -> None:
         table.append(value)
         self._undo.append(table.pop)
+
+    def _add(self, index: dict[Any, set[Any]], key: Any, value: Any) -> None:
+        found = index.setdefault(key, set())
+        if value not in found:
+            found.add(value)
+            self._undo.append(lambda: found.discard(value))
+
+    def _discard(self, index: dict[Any, set[Any]], key: Any, value: Any) -> None:
+        found = index.get(key)
+        if found is not None and value in found:
+            found.discard(value)
+            self._undo.append(lambda: found.add(value))
+
+    def _index_active(self, row: Enrollment) -> None:
+        """Keep the active-enrollment indexes in step with the stored ``row``."""
+        eid = row.id
+        old = self.s.active_at.get(eid)  # type: ignore[arg-type]
+        new = (row.journey, row.step) if row.status is Status.ACTIVE else None
+        if old == new:
+            return
+        if old is not None:
+            self._discard(self.s.at_step, old, eid)
+            if new is None:
+                self._discard(self.s.active, row.customer_id, eid)
+        if new is not None:
+            self._add(self.s.at_step, new, eid)
+            if old is None:
+                self._add(self.s.active, row.customer_id, eid)
+        self._set(self.s.active_at, eid, new)
 
     # ---------------------------------------------------------------- customers
     def load_customers(self, ids: Iterable[str], *, lock: bool = False) -> dict[str, Customer]:
@@ -157,13 +186,13 @@ class MemoryTx:
             self._set(self.s.events, event.seq, {"event": event, "processed_at": processed_at})
             if processed_at is None:
                 self._set(self.s.pending, event.seq, event.customer_id)
+                self._add(self.s.pending_of, event.customer_id, event.seq)
 
     def pending_events(self, ids: Iterable[str], horizon: datetime) -> list[Event]:
-        wanted = set(ids)
         found = []
-        for seq, cid in sorted(self.s.pending.items()):
+        for seq in sorted(seq for cid in set(ids) for seq in self.s.pending_of.get(cid, ())):
             event = self.s.events[seq]["event"]
-            if cid in wanted and event.occurred_at <= horizon:
+            if event.occurred_at <= horizon:
                 clone = copy.copy(event)
                 clone.data = copy.deepcopy(event.data)
                 found.append(clone)
@@ -182,6 +211,7 @@ class MemoryTx:
             if row.seq in self.s.pending:
                 cid = self.s.pending.pop(row.seq)
                 self._undo.append(lambda seq=row.seq, cid=cid: self.s.pending.__setitem__(seq, cid))
+                self._discard(self.s.pending_of, cid, row.seq)
 
     def claim_customers_with_events(self, horizon: datetime, limit: int) -> list[str]:
         due = [
@@ -193,32 +223,40 @@ class MemoryTx:
 
     # ---------------------------------------------------------------- enrollments
     def _active(self) -> Iterable[Enrollment]:
-        return (e for e in self.s.enrollments.values() if e.status is Status.ACTIVE)
+        return (self.s.enrollments[i] for ids in self.s.active.values() for i in ids)
+
+    def _of(self, ids: Iterable[str], journeys: Iterable[str]) -> list[Enrollment]:
+        """Every enrollment of these customers in these journeys, by id."""
+        names = set(journeys)
+        found = [
+            eid
+            for cid in set(ids)
+            for journey in names
+            for eid in self.s.by_key.get((journey, cid), ())
+        ]
+        return [self.s.enrollments[eid] for eid in sorted(found)]
 
     def active_enrollments(self, ids: Iterable[str], *, lock: bool = False) -> list[Enrollment]:
-        wanted = set(ids)
-        return [_copy_enrollment(e) for e in self._active() if e.customer_id in wanted]
+        found = sorted(eid for cid in set(ids) for eid in self.s.active.get(cid, ()))
+        return [_copy_enrollment(self.s.enrollments[eid]) for eid in found]
 
     def enrollment_history(
         self, ids: Iterable[str], journeys: Iterable[str]
     ) -> dict[tuple[str, str], tuple[int, datetime | None]]:
-        wanted, names = set(ids), set(journeys)
         found: dict[tuple[str, str], tuple[int, datetime | None]] = {}
-        for e in self.s.enrollments.values():
-            if e.customer_id in wanted and e.journey in names:
-                count, last = found.get((e.journey, e.customer_id), (0, None))
-                ended = e.ended_at if last is None or (e.ended_at and e.ended_at > last) else last
-                found[(e.journey, e.customer_id)] = (count + 1, ended)
+        for e in self._of(ids, journeys):
+            count, last = found.get((e.journey, e.customer_id), (0, None))
+            ended = e.ended_at if last is None or (e.ended_at and e.ended_at > last) else last
+            found[(e.journey, e.customer_id)] = (count + 1, ended)
         return found
 
     def unconverted_enrollments(
         self, ids: Iterable[str], journeys: Iterable[str]
     ) -> list[tuple[str, GoalCandidate]]:
-        wanted, names = set(ids), set(journeys)
         return [
             (e.customer_id, GoalCandidate(e.journey, e.version, e.entered_at, id=e.id))
-            for e in self.s.enrollments.values()
-            if e.customer_id in wanted and e.journey in names and e.converted_at is None
+            for e in self._of(ids, journeys)
+            if e.converted_at is None
         ]
 
     def insert_enrollments(self, rows: Sequence[Enrollment]) -> None:
@@ -230,6 +268,7 @@ class MemoryTx:
             row.id = self.s.enrollment_seq
             self._set(self.s.enrollments, row.id, _copy_enrollment(row))
             self._append(self.s.by_key[(row.journey, row.customer_id)], row.id)
+            self._index_active(row)
 
     def _conflicts(self, row: Enrollment) -> bool:
         for eid in self.s.by_key.get((row.journey, row.customer_id), ()):
@@ -249,6 +288,7 @@ class MemoryTx:
             for name in row.dirty:
                 setattr(clone, name, copy.deepcopy(getattr(row, name)))
             self._set(self.s.enrollments, row.id, clone)
+            self._index_active(clone)
 
     def set_converted(self, rows: Sequence[tuple[int, datetime]]) -> None:
         for eid, at in rows:
@@ -262,27 +302,27 @@ class MemoryTx:
         for row in rows:
             self._append(self.s.step_runs, dict(row))
 
+    def _due(self, ids: Iterable[int], horizon: datetime) -> Iterator[Enrollment]:
+        for eid in ids:
+            e = self.s.enrollments[eid]
+            if e.wake_at is not None and e.wake_at <= horizon:
+                yield e
+
     def due_steps(self, horizon: datetime, journey: str | None = None) -> list[tuple[str, str]]:
         return sorted(
-            {
-                (e.journey, e.step)
-                for e in self._active()
-                if e.wake_at is not None
-                and e.wake_at <= horizon
-                and (journey is None or e.journey == journey)
-            }
+            key
+            for key, ids in self.s.at_step.items()
+            if (journey is None or key[0] == journey) and any(self._due(ids, horizon))
         )
 
     def claim_customers_due(
         self, horizon: datetime, limit: int, at_step: tuple[str, str] | None = None
     ) -> list[str]:
-        due = [
-            (e.wake_at, e.id, e.customer_id)
-            for e in self._active()
-            if e.wake_at is not None
-            and e.wake_at <= horizon
-            and (at_step is None or (e.journey, e.step) == at_step)
-        ]
+        if at_step is not None:
+            ids: Iterable[int] = self.s.at_step.get(at_step, ())
+        else:
+            ids = (eid for found in self.s.at_step.values() for eid in found)
+        due = [(e.wake_at, e.id, e.customer_id) for e in self._due(ids, horizon)]
         return _first_customers(sorted(due), limit)  # type: ignore[arg-type]
 
     def anything_due(self, horizon: datetime) -> bool:
@@ -307,14 +347,14 @@ class MemoryTx:
                 continue
             self.s.outbox_seq += 1
             self._set(self.s.outbox, key, {"id": self.s.outbox_seq, **row})
+            self._append(self.s.outbox_of[row["customer_id"]], key)
 
     def recent_sends(self, ids: Iterable[str], since: datetime) -> list[tuple[str, datetime]]:
-        wanted = set(ids)
+        rows = (self.s.outbox[key] for cid in set(ids) for key in self.s.outbox_of.get(cid, ()))
         return [
             (row["customer_id"], row["due_at"])
-            for row in self.s.outbox.values()
-            if row["customer_id"] in wanted
-            and row["kind"] == "send"
+            for row in rows
+            if row["kind"] == "send"
             and row.get("message_kind", "marketing") == "marketing"
             and row["status"] in ("pending", "sending", "sent", "logged", "unknown")
             and row["due_at"] > since
@@ -370,6 +410,16 @@ class MemoryStore:
         self.state: dict[str, datetime] = {}
         self.by_key: dict[tuple[str, str], list[int]] = defaultdict(list)
         """(journey, customer) → enrollment ids: the unique keys' index."""
+        self.active: dict[str, set[int]] = {}
+        """customer → ids of their active enrollments (what a batch loads)."""
+        self.at_step: dict[tuple[str, str], set[int]] = {}
+        """(journey, step) → ids of the active enrollments there (what is due, by step)."""
+        self.active_at: dict[int, tuple[str, str] | None] = {}
+        """enrollment id → the (journey, step) it is indexed at (None once it ended)."""
+        self.pending_of: dict[str, set[int]] = {}
+        """customer → seqs of their pending events."""
+        self.outbox_of: dict[str, list[tuple[int, str, int]]] = defaultdict(list)
+        """customer → keys of their outbox rows (frequency caps)."""
 
     def transaction(self, work: Callable[[MemoryTx], R], *, read_only: bool = False) -> R:
         """Run ``work``; undo its writes if it raises."""
@@ -395,3 +445,20 @@ class MemoryStore:
     def all_customers(self) -> list[Customer]:
         """Every customer, by id."""
         return [self.customers[c] for c in sorted(self.customers)]
+
+    # ---------------------------------------------------------------- long replays
+    def forget_processed_events(self) -> int:
+        """Drop the events already processed, and their ids; returns how many. Nothing reads
+        them again (a long replay, ``journeys forecast``, keeps only what is pending), but
+        an event with a forgotten id is no longer recognised as a duplicate."""
+        done = [seq for seq in self.events if seq not in self.pending]
+        for seq in done:
+            event = self.events.pop(seq)["event"]
+            self.event_ids.pop(event.id, None)
+        return len(done)
+
+    def take_step_runs(self) -> list[dict[str, Any]]:
+        """The step runs recorded so far, forgotten here (nothing reads them back): a long
+        replay folds them chunk by chunk."""
+        taken, self.step_runs = self.step_runs, []
+        return taken

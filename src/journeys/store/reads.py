@@ -1,18 +1,21 @@
-"""Read-only look-ups for tools (``validate --database``, ``preview --customer``)."""
+"""Read-only look-ups for tools (``validate --database``, ``preview --customer``,
+``forecast``)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Connection, Engine, select
 
 from journeys.store.tables import customers, events
 
 
-def stored_event_types(db: Engine) -> list[str]:
+def stored_event_types(db: Engine | Connection) -> list[str]:
     """Every distinct event type stored in ``db``, sorted."""
-    with db.connect() as conn:
-        return sorted(conn.execute(select(events.c.type).distinct()).scalars())
+    if isinstance(db, Engine):
+        with db.connect() as conn:
+            return stored_event_types(conn)
+    return sorted(db.execute(select(events.c.type).distinct()).scalars())
 
 
 def customer_row(db: Engine, customer_id: str) -> dict[str, Any] | None:
