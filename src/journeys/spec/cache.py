@@ -18,7 +18,14 @@ import os
 from pathlib import Path
 
 from journeys.plan import Lifecycle, Plan
-from journeys.spec.project import Project, _load_settings, _specs_dir, discover, load_project
+from journeys.spec.project import (
+    Project,
+    _load_settings,
+    _specs_dir,
+    discover,
+    load_project,
+    templates_folder,
+)
 from journeys.templates import TemplateStore
 
 log = logging.getLogger("journeys.spec.cache")
@@ -30,10 +37,7 @@ ENV_CACHE = "JOURNEYS_CACHE_DIR"
 
 
 def _templates_dir(specs: Path, templates_dir: Path | str | None) -> Path:
-    if templates_dir is not None:
-        return Path(templates_dir)
-    specs_dir = _specs_dir([specs])
-    return Path("templates") if specs_dir == Path(".") else specs_dir.parent / "templates"
+    return templates_folder(_specs_dir([specs]), templates_dir)
 
 
 def content_key(specs: Path, templates_dir: Path | str | None = None) -> str:

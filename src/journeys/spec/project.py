@@ -158,7 +158,7 @@ def load_project(
         settings, found = _load_settings(specs_dir)
         diagnostics.extend(found)
     project.settings = settings
-    project.templates = TemplateStore(_templates_folder(specs_dir, templates_dir))
+    project.templates = TemplateStore(templates_folder(specs_dir, templates_dir))
     project.events = EventCatalogue.build(
         settings.events, stored_events, declared_in=_shown(settings.path)
     )
@@ -178,7 +178,7 @@ def load_project(
     return project
 
 
-def _templates_folder(specs_dir: Path, templates_dir: Path | str | None) -> Path:
+def templates_folder(specs_dir: Path, templates_dir: Path | str | None) -> Path:
     """``templates_dir`` if given, else the ``templates`` folder next to the specs folder."""
     if templates_dir is not None:
         return Path(templates_dir)
@@ -248,7 +248,7 @@ def load_project_with(
     settings, found = _load_settings(specs_dir)
     project = load_project(
         [*kept, extra],
-        templates_dir=_templates_folder(specs_dir, templates_dir),
+        templates_dir=templates_folder(specs_dir, templates_dir),
         settings=settings,
         stored_events=stored_events,
     )
