@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
+from journeys import state
 from journeys.clock import iso
 from journeys.insight.report.enrollments import position
 from journeys.insight.report.voice import answer_fields
@@ -22,22 +23,8 @@ from journeys.plan import (
 )
 from journeys.store import customer_view as cv
 
-PROFILE_FIELDS = (
-    "email",
-    "phone",
-    "first_name",
-    "last_name",
-    "locale",
-    "timezone",
-    "birthday",
-    "email_opt_in",
-    "stage",
-    "orders_count",
-    "lifetime_value",
-    "first_order_at",
-    "last_order_at",
-    "created_at",
-)
+PROFILE_FIELDS = (*(f for f in state.PROFILE_FIELDS if f != "id"), "created_at")
+"""What the customer page shows of a profile: what expressions see, and when it was created."""
 
 
 def search(conn: Connection, query: str) -> list[dict[str, Any]]:
