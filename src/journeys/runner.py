@@ -18,7 +18,6 @@ from typing import Any
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.blocking import BlockingScheduler
 
-from journeys.insight import voc
 from journeys.service import JourneyService, read_records
 
 log = logging.getLogger("journeys.runner")
@@ -78,9 +77,6 @@ def run_forever(
         if on_pass is not None:
             on_pass(totals)
 
-    # The comment analyser's model loads in the worker thread before the first pass (so no
-    # pass waits for it mid-batch), while the main thread already answers Ctrl-C and SIGTERM.
-    scheduler.add_job(voc.warm_up, next_run_time=datetime.now(UTC), id="warm-up")
     scheduler.add_job(
         job,
         "interval",

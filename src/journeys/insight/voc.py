@@ -329,8 +329,10 @@ _WARMING = threading.Lock()
 
 def warm_up() -> None:
     """Load the Korean model and the lexicons now (a few seconds, once per process) instead of
-    on the first comment; a long-running process calls this at start (a second caller waits
-    for the first instead of loading them again)."""
+    on the first comment (a second caller waits for the first instead of loading them again).
+
+    The processes of journeys do not call it at start: a load of several seconds there would
+    delay Ctrl-C and the first requests, so the first Korean comment of a process pays it."""
     with _WARMING:
         _lexicon()
         _vader()

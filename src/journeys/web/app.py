@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from fastapi import FastAPI, Request
@@ -18,7 +17,6 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from journeys import __version__
-from journeys.insight import voc
 from journeys.insight.dashboard import build_router
 from journeys.web.config import WebConfig
 from journeys.web.core import WebCore
@@ -42,14 +40,6 @@ class WebConfigError(ValueError):
     """A setting the web app cannot use; the message names it and the fix."""
 
 
-@asynccontextmanager
-async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
-    # Survey comments are analysed as they are answered: load the Korean model before the
-    # server accepts its first connection, not during a request.
-    voc.warm_up()
-    yield
-
-
 def create_app(
     service: JourneyService,
     *,
@@ -64,7 +54,6 @@ def create_app(
         version=__version__,
         summary="Survey answers, unsubscribes, provider webhooks and event intake.",
         description="See docs/web.md. `/v1/*` needs an API key (`journeys keys create`).",
-        lifespan=_lifespan,
     )
     app.state.core = WebCore(service, config)
     app.state.pages = Pages(service.project.templates.directory, config.default_locale)
