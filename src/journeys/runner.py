@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import logging
 import signal
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from apscheduler.executors.pool import ThreadPoolExecutor
-from apscheduler.schedulers.blocking import BlockingScheduler
+from apscheduler.schedulers.background import BackgroundScheduler
 
 from journeys.service import JourneyService, read_records
 
@@ -66,7 +67,7 @@ def run_forever(
     """Tick every ``interval`` seconds until Ctrl-C or SIGTERM, then stop cleanly."""
     # One worker thread: a pass that outlasts the interval is never joined by a second one
     # (the service is not thread-safe); the missed runs collapse into one.
-    scheduler = BlockingScheduler(timezone="UTC", executors={"default": ThreadPoolExecutor(1)})
+    scheduler = BackgroundScheduler(timezone="UTC", executors={"default": ThreadPoolExecutor(1)})
 
     def job() -> None:
         try:
@@ -87,12 +88,19 @@ def run_forever(
         next_run_time=datetime.now(UTC),  # once right away, then every interval
     )
 
-    # SIGTERM stops exactly as Ctrl-C does: after the pass in progress.
-    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    # Ctrl-C and SIGTERM only raise a flag that the main thread polls: a KeyboardInterrupt
+    # raised into the scheduler's own loop could land while it holds one of its locks, and
+    # shutting down would then wait for that lock forever. The pass in progress finishes.
+    stopping: list[int] = []
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    for sig in previous:
+        signal.signal(sig, lambda signum, frame: stopping.append(signum))
     try:
         scheduler.start()
-    except (KeyboardInterrupt, SystemExit):
-        pass
+        while not stopping:
+            time.sleep(0.2)
     finally:
         if scheduler.running:
             scheduler.shutdown(wait=True)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
